@@ -1,0 +1,462 @@
+//! Parquet shards (SPEC §4): the atomic writer and the reader every later stage streams from.
+//!
+//! A shard is written to `<name>.tmp` and renamed into place only once complete, so a crash
+//! never leaves a file that looks finished. Its sha256 is computed from the final bytes and
+//! recorded in the manifest.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Int32Array, RecordBatch,
+    StringArray, UInt64Array,
+};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use schemas::manifest::{Manifest, ShardEntry, SplitManifest, MANIFEST_FILE};
+use schemas::shard::{ShardInfo, COL_ID, COL_KEY, COL_LABEL, COL_PIXELS};
+use schemas::JsonDocument;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Rows per Parquet row group: ~64 MiB of pixels, at least one row (SPEC §4: sized for streaming).
+pub fn default_row_group_rows(info: &ShardInfo) -> usize {
+    ((64 << 20) / info.pixel_bytes().max(1)).max(1)
+}
+
+/// One image as stored in a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: u64,
+    pub key: String,
+    pub label: Option<i32>,
+    /// uint8 RGB, HWC, exactly `ShardInfo::pixel_bytes()` long.
+    pub pixels: Vec<u8>,
+}
+
+/// Writes one shard atomically: rows go to `<path>.tmp`, `finish` renames it into place.
+pub struct ShardWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: ArrowWriter<File>,
+    info: ShardInfo,
+    bare: Arc<arrow::datatypes::Schema>,
+    first_id: u64,
+    rows: u64,
+}
+
+impl ShardWriter {
+    pub fn create(
+        path: &Path,
+        info: &ShardInfo,
+        first_id: u64,
+        row_group_rows: usize,
+    ) -> Result<Self> {
+        let tmp = tmp_path(path);
+        let file = File::create(&tmp).map_err(Error::io(&tmp))?;
+        let kv = info
+            .to_metadata()
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v));
+        let mut kv: Vec<KeyValue> = kv.collect();
+        kv.sort_by(|a, b| a.key.cmp(&b.key)); // deterministic bytes
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("valid level"),
+            ))
+            .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+            .set_key_value_metadata(Some(kv))
+            .build();
+        // The Arrow schema embedded by the writer carries no metadata: the file's key-value
+        // metadata above is the one copy, readable by pyarrow as `metadata.metadata`.
+        let bare = Arc::new(schemas::shard::arrow_schema_for(info.pixel_bytes()));
+        let writer =
+            ArrowWriter::try_new(file, bare.clone(), Some(props)).map_err(Error::parquet(&tmp))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            writer,
+            info: info.clone(),
+            bare,
+            first_id,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, rows: &[Row]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let width = self.info.pixel_bytes();
+        let mut pixels = FixedSizeBinaryBuilder::with_capacity(rows.len(), width as i32);
+        for r in rows {
+            if r.pixels.len() != width {
+                return Err(Error::format(
+                    &self.tmp,
+                    format!(
+                        "row {} (`{}`) has {} pixel bytes, expected {width}",
+                        r.id,
+                        r.key,
+                        r.pixels.len()
+                    ),
+                ));
+            }
+            pixels.append_value(&r.pixels).expect("length checked");
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.id))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.key.as_str()),
+            )),
+            Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.label))),
+            Arc::new(pixels.finish()),
+        ];
+        let batch =
+            RecordBatch::try_new(self.bare.clone(), columns).map_err(Error::arrow(&self.tmp))?;
+        self.writer
+            .write(&batch)
+            .map_err(Error::parquet(&self.tmp))?;
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Closes the file, syncs it, hashes it and renames it into place.
+    pub fn finish(self) -> Result<ShardEntry> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(Error::parquet(&self.tmp))?;
+        file.sync_all().map_err(Error::io(&self.tmp))?;
+        drop(file);
+        let (sha256, bytes) = sha256_file(&self.tmp)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(Error::io(&self.path))?;
+        Ok(ShardEntry {
+            file: self
+                .path
+                .file_name()
+                .expect("shard path has a file name")
+                .to_string_lossy()
+                .into_owned(),
+            rows: self.rows,
+            first_id: self.first_id,
+            bytes,
+            sha256,
+        })
+    }
+}
+
+/// `<path>.tmp`: where a shard or document lives until it is complete.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// sha256 (hex) and size of a file.
+pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut f = File::open(path).map_err(Error::io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(Error::io(path))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// Rows read back from a shard, columnar: `pixels` holds `len()` images back to back.
+#[derive(Debug, Clone, Default)]
+pub struct ShardRows {
+    pub ids: Vec<u64>,
+    pub keys: Vec<String>,
+    pub labels: Vec<Option<i32>>,
+    pub pixels: Vec<u8>,
+}
+
+impl ShardRows {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The `i`-th image's bytes.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let w = self.pixels.len() / self.len().max(1);
+        &self.pixels[i * w..(i + 1) * w]
+    }
+}
+
+/// Reads one shard, in record batches of at most `batch_rows` rows.
+pub struct ShardReader {
+    path: PathBuf,
+    pub info: ShardInfo,
+    pub num_rows: u64,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+}
+
+impl ShardReader {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(Error::io(path))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::parquet(path))?;
+        let md = builder.metadata().file_metadata();
+        let kv = md
+            .key_value_metadata()
+            .map(|kv| {
+                kv.iter()
+                    .filter_map(|e| Some((e.key.clone(), e.value.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let info = ShardInfo::from_metadata(&kv, &path.display().to_string())?;
+        let num_rows = md.num_rows() as u64;
+        Ok(Self {
+            path: path.to_path_buf(),
+            info,
+            num_rows,
+            builder,
+        })
+    }
+
+    /// Number of Parquet row groups (the unit a streaming reader can seek to).
+    pub fn num_row_groups(&self) -> usize {
+        self.builder.metadata().num_row_groups()
+    }
+
+    /// All rows, or only those of the given row groups, in batches of at most `batch_rows`.
+    pub fn batches(
+        self,
+        batch_rows: usize,
+        row_groups: Option<Vec<usize>>,
+    ) -> Result<impl Iterator<Item = Result<ShardRows>>> {
+        let path = self.path.clone();
+        let width = self.info.pixel_bytes();
+        let mut b = self.builder.with_batch_size(batch_rows.max(1));
+        if let Some(g) = row_groups {
+            b = b.with_row_groups(g);
+        }
+        let reader = b.build().map_err(Error::parquet(&path))?;
+        Ok(reader.map(move |batch| {
+            let batch = batch.map_err(Error::arrow(&path))?;
+            rows_from_batch(&batch, width, &path)
+        }))
+    }
+
+    /// Every row of the shard at once (tests, small shards, calibration blocks).
+    pub fn read_all(self) -> Result<ShardRows> {
+        let n = self.num_rows as usize;
+        let mut out = ShardRows::default();
+        for b in self.batches(n.max(1), None)? {
+            let b = b?;
+            out.ids.extend(b.ids);
+            out.keys.extend(b.keys);
+            out.labels.extend(b.labels);
+            out.pixels.extend(b.pixels);
+        }
+        Ok(out)
+    }
+}
+
+fn rows_from_batch(batch: &RecordBatch, width: usize, path: &Path) -> Result<ShardRows> {
+    fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
+        b.column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<T>())
+            .ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!("column `{name}` missing or of the wrong type"),
+                )
+            })
+    }
+    let ids = col::<UInt64Array>(batch, COL_ID, path)?;
+    let keys = col::<StringArray>(batch, COL_KEY, path)?;
+    let labels = col::<Int32Array>(batch, COL_LABEL, path)?;
+    let pixels = col::<FixedSizeBinaryArray>(batch, COL_PIXELS, path)?;
+    if pixels.value_length() as usize != width {
+        return Err(Error::format(
+            path,
+            format!(
+                "pixels are {} bytes per row, metadata says {width}",
+                pixels.value_length()
+            ),
+        ));
+    }
+    let n = batch.num_rows();
+    Ok(ShardRows {
+        ids: ids.values().to_vec(),
+        keys: (0..n).map(|i| keys.value(i).to_string()).collect(),
+        labels: (0..n)
+            .map(|i| labels.is_valid(i).then(|| labels.value(i)))
+            .collect(),
+        pixels: pixels.value_data()[..n * width].to_vec(),
+    })
+}
+
+/// An ingested directory: its manifest and the way to its shards.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Dataset {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            return Err(Error::format(
+                dir,
+                "no manifest.json here: not an `ncsn ingest` output directory",
+            ));
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest: Manifest::read(&path)?,
+        })
+    }
+
+    /// The geometry and provenance shared by all shards of `split`.
+    pub fn info(&self, split: &str) -> ShardInfo {
+        let m = &self.manifest;
+        ShardInfo {
+            height: m.height,
+            width: m.width,
+            channels: m.channels,
+            dataset: m.dataset.clone(),
+            split: split.to_string(),
+            recipe: m.recipe.clone(),
+        }
+    }
+
+    pub fn split(&self, name: &str) -> Result<&SplitManifest> {
+        self.manifest.splits.get(name).ok_or_else(|| {
+            let have: Vec<_> = self.manifest.splits.keys().cloned().collect();
+            Error::Usage(format!(
+                "{}: no split `{name}` (this directory has: {})",
+                self.dir.display(),
+                have.join(", ")
+            ))
+        })
+    }
+
+    pub fn shard_path(&self, entry: &ShardEntry) -> PathBuf {
+        self.dir.join(&entry.file)
+    }
+
+    /// Every row of a split, in id order. For small data only (tests, previews).
+    pub fn read_split(&self, split: &str) -> Result<ShardRows> {
+        let mut out = ShardRows::default();
+        for e in &self.split(split)?.shards {
+            let r = ShardReader::open(&self.shard_path(e))?.read_all()?;
+            out.ids.extend(r.ids);
+            out.keys.extend(r.keys);
+            out.labels.extend(r.labels);
+            out.pixels.extend(r.pixels);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> ShardInfo {
+        ShardInfo {
+            height: 2,
+            width: 3,
+            channels: 3,
+            dataset: "test".into(),
+            split: "train".into(),
+            recipe: "none".into(),
+        }
+    }
+
+    fn rows(n: u64) -> Vec<Row> {
+        (0..n)
+            .map(|i| Row {
+                id: i,
+                key: format!("img{i}.png"),
+                label: (i % 2 == 0).then_some(i as i32),
+                pixels: (0..18).map(|j| (i * 18 + j) as u8).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn write_then_read_round_trips_and_is_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-00000.parquet");
+        let mut w = ShardWriter::create(&path, &info(), 0, 4).unwrap();
+        w.write(&rows(10)).unwrap();
+        assert!(!path.exists(), "a shard must not appear before finish()");
+        let entry = w.finish().unwrap();
+        assert!(!tmp_path(&path).exists());
+        assert_eq!(entry.rows, 10);
+        assert_eq!(entry.sha256, sha256_file(&path).unwrap().0);
+
+        let r = ShardReader::open(&path).unwrap();
+        assert_eq!(r.info, info());
+        assert_eq!(r.num_row_groups(), 3);
+        let back = r.read_all().unwrap();
+        let want = rows(10);
+        assert_eq!(back.ids, want.iter().map(|r| r.id).collect::<Vec<_>>());
+        assert_eq!(
+            back.labels,
+            want.iter().map(|r| r.label).collect::<Vec<_>>()
+        );
+        assert_eq!(back.image(3), &want[3].pixels[..]);
+        assert_eq!(back.keys[9], "img9.png");
+    }
+
+    #[test]
+    fn same_rows_give_identical_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shas = vec![];
+        for name in ["a.parquet", "b.parquet"] {
+            let mut w = ShardWriter::create(&dir.path().join(name), &info(), 0, 4).unwrap();
+            w.write(&rows(7)).unwrap();
+            shas.push(w.finish().unwrap().sha256);
+        }
+        assert_eq!(shas[0], shas[1]);
+    }
+
+    #[test]
+    fn wrong_pixel_length_names_the_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardWriter::create(&dir.path().join("x.parquet"), &info(), 0, 4).unwrap();
+        let mut bad = rows(1);
+        bad[0].pixels.pop();
+        let err = w.write(&bad).unwrap_err().to_string();
+        assert!(err.contains("img0.png") && err.contains("17"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_shard_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("junk.parquet");
+        std::fs::write(&p, b"not parquet at all").unwrap();
+        let err = ShardReader::open(&p).err().unwrap().to_string();
+        assert!(err.contains("junk.parquet"), "{err}");
+    }
+
+    #[test]
+    fn missing_manifest_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Dataset::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+    }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Idempotent project setup on a fresh machine: libtorch for tch (from PyPI's torch 2.11.0 wheel,
+# or an already-importable torch 2.11 as on the lent GPU machines), the Python reference tools the
+# tests compare against (Pillow, numpy, pyarrow, scipy), and the Debian build tools some crates
+# need (cmake + nasm for turbojpeg's libjpeg-turbo).
+#
+# Result: .venv/ (git-ignored) and .libtorch/libtorch/{include,lib,build-version}, which
+# .cargo/config.toml points LIBTORCH at. Afterwards plain `cargo build` / `cargo test` work.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+TORCH_VERSION=2.11.0
+PY_REFS=(numpy pillow==11.3.0 pyarrow scipy safetensors)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- Debian build tools -------------------------------------------------------------------
+need_apt=()
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${need_apt[*]} from Debian"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    log "missing ${need_apt[*]}: install them with your package manager (needed to build libjpeg-turbo)"
+    exit 1
+  fi
+fi
+
+# --- Python environment with torch ---------------------------------------------------------
+torch_ok() { "$1" -c "import torch,sys; sys.exit(0 if torch.__version__.split('+')[0]=='$TORCH_VERSION' else 1)" 2>/dev/null; }
+
+py=""
+if [ -x .venv/bin/python ] && torch_ok .venv/bin/python; then
+  py=.venv/bin/python
+else
+  # Reuse a system torch 2.11 (the GPU machines ship 2.11.0+cu130): no 2.7 GB download.
+  for cand in python3 python; do
+    if command -v "$cand" >/dev/null 2>&1 && torch_ok "$cand"; then
+      log "reusing the importable torch $TORCH_VERSION of $(command -v "$cand")"
+      [ -x .venv/bin/python ] || "$cand" -m venv --system-site-packages .venv
+      py=.venv/bin/python
+      break
+    fi
+  done
+fi
+if [ -z "$py" ]; then
+  log "installing torch==$TORCH_VERSION into .venv (CUDA wheels are needed even on CPU; ~2.7 GB)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  py=.venv/bin/python
+fi
+missing=$("$py" - <<'PY'
+import importlib.util
+mods = {"numpy": "numpy", "PIL": "pillow==11.3.0", "pyarrow": "pyarrow", "scipy": "scipy", "safetensors": "safetensors"}
+print(" ".join(v for k, v in mods.items() if importlib.util.find_spec(k) is None))
+PY
+)
+if [ -n "$missing" ]; then
+  log "installing reference tools: $missing"
+  "$py" -m pip install -q --disable-pip-version-check $missing
+fi
+
+# --- libtorch layout for torch-sys ---------------------------------------------------------
+torch_dir=$("$py" -c "import torch,os; print(os.path.dirname(torch.__file__))")
+mkdir -p .libtorch/libtorch
+for d in include lib share; do
+  [ -e "$torch_dir/$d" ] || continue
+  ln -sfn "$torch_dir/$d" ".libtorch/libtorch/$d"
+done
+# torch-sys checks this file against the version it was written for; the pip layout lacks it.
+echo "$TORCH_VERSION" > .libtorch/libtorch/build-version
+if [ -f .libtorch/last-torch-dir ] && [ "$(cat .libtorch/last-torch-dir)" != "$torch_dir" ] && [ -d target ]; then
+  log "libtorch moved: cleaning torch-sys so it relinks"
+  cargo clean -p torch-sys >/dev/null 2>&1 || true
+fi
+echo "$torch_dir" > .libtorch/last-torch-dir
+log "libtorch: $torch_dir (torch $("$py" -c 'import torch; print(torch.__version__)'))"

@@ -1,0 +1,10 @@
+//! `ncsn calibrate` (issue #4 is building it).
+
+use super::Global;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _global: &Global) -> anyhow::Result<()> {
+    anyhow::bail!("`ncsn calibrate` is not available in this build yet")
+}

@@ -1,0 +1,27 @@
+//! `ncsn doctor`: versions, libtorch location, CUDA devices. The first thing to run when
+//! something is off.
+
+use super::Global;
+
+/// Print versions (ncsn, tch, libtorch), where libtorch was loaded from, and what CUDA sees.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Also run a tiny matrix product on every device to prove it works.
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
+    let report = trainer::doctor::Report::gather();
+    print!("{report}");
+    if args.check {
+        for device in report.devices() {
+            let took = trainer::doctor::smoke_matmul(device)?;
+            println!(
+                "check {device:?}: 256x256 matmul ok in {:.2} ms",
+                took.as_secs_f64() * 1e3
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! `ncsn sample` (issue #6 is building it).
+
+use super::Global;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _global: &Global) -> anyhow::Result<()> {
+    anyhow::bail!("`ncsn sample` is not available in this build yet")
+}

@@ -1,0 +1,10 @@
+//! `ncsn train` (issue #5 is building it).
+
+use super::Global;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _global: &Global) -> anyhow::Result<()> {
+    anyhow::bail!("`ncsn train` is not available in this build yet")
+}

@@ -1,0 +1,56 @@
+//! `ncsn`: the one binary. It parses flags and calls the `pipeline`, `calibrate` and `trainer`
+//! libraries; behaviour lives there.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Score-based generative models (NCSNv2), from raw datasets to samples.
+///
+/// The stages, in order:
+///   1. `ingest`     raw dataset -> cropped/resized Parquet shards + manifest.json
+///   2. `calibrate`  shards -> calibration.json (sigma_1, gamma, L, epsilon; paper Techniques 1-4)
+///   3. `train`      shards + config (+ calibration) -> checkpoints (EMA, Adam, exact resume)
+///   4. `sample`     checkpoint -> PNG grid of annealed Langevin samples
+///
+/// Start with `ncsn doctor` if something does not work.
+#[derive(Parser)]
+#[command(name = "ncsn", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    /// No progress bars (they are also off when stdout is not a terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Ingest(cmd::ingest::Args),
+    Inspect(cmd::inspect::Args),
+    Calibrate(cmd::calibrate::Args),
+    Train(cmd::train::Args),
+    Sample(cmd::sample::Args),
+    ModelInfo(cmd::model_info::Args),
+    Doctor(cmd::doctor::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let global = cmd::Global { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Ingest(a) => cmd::ingest::run(a, &global),
+        Command::Inspect(a) => cmd::inspect::run(a, &global),
+        Command::Calibrate(a) => cmd::calibrate::run(a, &global),
+        Command::Train(a) => cmd::train::run(a, &global),
+        Command::Sample(a) => cmd::sample::run(a, &global),
+        Command::ModelInfo(a) => cmd::model_info::run(a, &global),
+        Command::Doctor(a) => cmd::doctor::run(a, &global),
+    };
+    if let Err(err) = result {
+        // One line: the cause chain joined, so scripts and people see what and where.
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,135 @@
+//! What `ncsn doctor` reports: the libtorch this build links, and the devices it can use.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tch::{Device, Kind, Tensor};
+
+/// tch's version; must pair with libtorch [`EXPECTED_LIBTORCH`] (tch 0.24 ↔ PyTorch 2.11.0).
+pub const TCH_VERSION: &str = "0.24.0";
+pub const EXPECTED_LIBTORCH: &str = "2.11.0";
+
+pub struct Report {
+    pub ncsn_version: &'static str,
+    pub libtorch_lib: Option<PathBuf>,
+    /// Read from the torch package's `version.py` beside the lib directory (pip layout).
+    pub libtorch_version: Option<String>,
+    pub cpu_threads: i64,
+    pub cuda_available: bool,
+    pub cuda_devices: i64,
+    pub cudnn_available: bool,
+    /// Device names, from nvidia-smi when it is installed (libtorch's C API has no name query).
+    pub gpu_names: Vec<String>,
+}
+
+impl Report {
+    pub fn gather() -> Self {
+        let libtorch_lib = option_env!("NCSN_LIBTORCH_LIB").map(PathBuf::from);
+        let libtorch_version = libtorch_lib.as_ref().and_then(|lib| {
+            let text = std::fs::read_to_string(lib.join("..").join("version.py")).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("__version__ = "))
+                .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
+        });
+        let cuda_available = tch::Cuda::is_available();
+        Self {
+            ncsn_version: env!("CARGO_PKG_VERSION"),
+            libtorch_lib,
+            libtorch_version,
+            cpu_threads: tch::get_num_threads() as i64,
+            cuda_available,
+            cuda_devices: if cuda_available {
+                tch::Cuda::device_count()
+            } else {
+                0
+            },
+            cudnn_available: tch::Cuda::cudnn_is_available(),
+            gpu_names: nvidia_smi_names(),
+        }
+    }
+
+    /// CPU and every CUDA device.
+    pub fn devices(&self) -> Vec<Device> {
+        std::iter::once(Device::Cpu)
+            .chain((0..self.cuda_devices).map(|i| Device::Cuda(i as usize)))
+            .collect()
+    }
+}
+
+fn nvidia_smi_names() -> Vec<String> {
+    std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name,memory.total", "--format=csv,noheader"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let or_unknown = |o: Option<String>| o.unwrap_or_else(|| "unknown".into());
+        writeln!(f, "ncsn      {}", self.ncsn_version)?;
+        writeln!(
+            f,
+            "tch       {TCH_VERSION} (expects libtorch {EXPECTED_LIBTORCH})"
+        )?;
+        let version = or_unknown(self.libtorch_version.clone());
+        let warn = match &self.libtorch_version {
+            Some(v) if !v.starts_with(EXPECTED_LIBTORCH) => "  <- MISMATCH: rerun scripts/setup.sh",
+            _ => "",
+        };
+        writeln!(f, "libtorch  {version}{warn}")?;
+        writeln!(
+            f,
+            "  lib dir {}",
+            or_unknown(self.libtorch_lib.as_ref().map(|p| p.display().to_string()))
+        )?;
+        writeln!(f, "cpu       {} threads", self.cpu_threads)?;
+        writeln!(
+            f,
+            "cuda      {}",
+            if self.cuda_available {
+                format!("available, {} device(s)", self.cuda_devices)
+            } else {
+                "not available (training runs on CPU)".into()
+            }
+        )?;
+        for (i, name) in self.gpu_names.iter().enumerate() {
+            writeln!(f, "  cuda:{i}  {name}")?;
+        }
+        writeln!(
+            f,
+            "cudnn     {}",
+            if self.cudnn_available {
+                "available"
+            } else {
+                "not available"
+            }
+        )
+    }
+}
+
+/// A 256×256 matmul on `device`, checked against the CPU result; returns its time.
+pub fn smoke_matmul(device: Device) -> Result<Duration, tch::TchError> {
+    let a = Tensor::f_randn([256, 256], (Kind::Float, Device::Cpu))?;
+    let want = a.f_matmul(&a)?;
+    let on = a.f_to_device(device)?;
+    let start = Instant::now();
+    let got = on.f_matmul(&on)?.f_to_device(Device::Cpu)?;
+    let took = start.elapsed();
+    let err = f64::try_from(got.f_sub(&want)?.f_abs()?.f_max()?)?;
+    if err > 1e-2 {
+        return Err(tch::TchError::Kind(format!(
+            "{device:?}: matmul differs from CPU by {err}"
+        )));
+    }
+    Ok(took)
+}

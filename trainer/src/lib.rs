@@ -1,0 +1,3 @@
+//! NCSNv2 training and sampling on tch.
+pub mod doctor;
+pub mod models;
