@@ -34,6 +34,7 @@ enum Command {
     Sample(cmd::sample::Args),
     ModelInfo(cmd::model_info::Args),
     Doctor(cmd::doctor::Args),
+    Synth(cmd::synth::Args),
 }
 
 fn main() {
@@ -47,6 +48,7 @@ fn main() {
         Command::Sample(a) => cmd::sample::run(a, &global),
         Command::ModelInfo(a) => cmd::model_info::run(a, &global),
         Command::Doctor(a) => cmd::doctor::run(a, &global),
+        Command::Synth(a) => cmd::synth::run(a, &global),
     };
     if let Err(err) = result {
         // One line: the cause chain joined, so scripts and people see what and where.

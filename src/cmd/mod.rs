@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod inspect;
 pub mod model_info;
 pub mod sample;
+pub mod synth;
 pub mod train;
 
 use std::io::IsTerminal;
