@@ -1,0 +1,206 @@
+//! JPEG through libjpeg-turbo's TurboJPEG 3 API (the same decoder and settings as Pillow:
+//! accurate integer IDCT, fancy upsampling, no scaling). Partial decoding uses
+//! `tj3SetCroppingRegion`: columns outside the crop are neither dequantised nor transformed,
+//! rows above it are skipped without IDCT, and rows below it are never produced.
+
+use std::cell::RefCell;
+use std::ffi::CStr;
+
+use turbojpeg::raw;
+
+use super::{check_inside, widen, Decoded, ImageError};
+use crate::grid::Rgb8;
+use crate::resample::Rect;
+
+/// One TurboJPEG decompressor per thread: creating one allocates, and rayon workers decode
+/// thousands of images each.
+struct Handle(raw::tjhandle);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from tj3Init and is destroyed once.
+        unsafe { raw::tj3Destroy(self.0) };
+    }
+}
+
+thread_local! {
+    static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+fn with_handle<T>(f: impl FnOnce(raw::tjhandle) -> Result<T, ImageError>) -> Result<T, ImageError> {
+    HANDLE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            // SAFETY: plain constructor; a null result is handled.
+            let h = unsafe { raw::tj3Init(raw::TJINIT_TJINIT_DECOMPRESS as CInt) };
+            if h.is_null() {
+                return Err(ImageError::Jpeg(
+                    "cannot create a libjpeg-turbo decoder".into(),
+                ));
+            }
+            *slot = Some(Handle(h));
+        }
+        f(slot.as_ref().expect("initialised above").0)
+    })
+}
+
+use std::os::raw::c_int as CInt;
+
+fn error_string(h: raw::tjhandle) -> String {
+    // SAFETY: tj3GetErrorStr returns a NUL-terminated static or per-handle string.
+    unsafe { CStr::from_ptr(raw::tj3GetErrorStr(h)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+struct Header {
+    width: u32,
+    height: u32,
+    subsamp: CInt,
+    colorspace: CInt,
+    lossless: bool,
+}
+
+fn read_header(h: raw::tjhandle, bytes: &[u8]) -> Result<Header, ImageError> {
+    // SAFETY: the pointer/length pair describes `bytes`.
+    let rc = unsafe { raw::tj3DecompressHeader(h, bytes.as_ptr(), bytes.len() as _) };
+    if rc != 0 {
+        return Err(ImageError::Jpeg(error_string(h)));
+    }
+    // SAFETY: parameter getters on a valid handle.
+    let get = |p: raw::TJPARAM| unsafe { raw::tj3Get(h, p as CInt) };
+    let (width, height) = (
+        get(raw::TJPARAM_TJPARAM_JPEGWIDTH),
+        get(raw::TJPARAM_TJPARAM_JPEGHEIGHT),
+    );
+    if width <= 0 || height <= 0 {
+        return Err(ImageError::Empty);
+    }
+    Ok(Header {
+        width: width as u32,
+        height: height as u32,
+        subsamp: get(raw::TJPARAM_TJPARAM_SUBSAMP),
+        colorspace: get(raw::TJPARAM_TJPARAM_COLORSPACE),
+        lossless: get(raw::TJPARAM_TJPARAM_LOSSLESS) != 0,
+    })
+}
+
+pub(super) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+    with_handle(|h| read_header(h, bytes).map(|hd| (hd.width, hd.height)))
+}
+
+/// iMCU size in pixels for a TurboJPEG subsampling code (None when libjpeg-turbo does not
+/// know it, in which case the image is decoded whole).
+fn mcu_size(subsamp: CInt) -> Option<(u32, u32)> {
+    match subsamp as raw::TJSAMP {
+        raw::TJSAMP_TJSAMP_444 => Some((8, 8)),
+        raw::TJSAMP_TJSAMP_422 => Some((16, 8)),
+        raw::TJSAMP_TJSAMP_420 => Some((16, 16)),
+        raw::TJSAMP_TJSAMP_GRAY => Some((8, 8)),
+        raw::TJSAMP_TJSAMP_440 => Some((8, 16)),
+        raw::TJSAMP_TJSAMP_411 => Some((32, 8)),
+        raw::TJSAMP_TJSAMP_441 => Some((8, 32)),
+        _ => None,
+    }
+}
+
+pub(super) fn decode(
+    bytes: &[u8],
+    want: impl FnOnce(u32, u32) -> Result<Rect, ImageError>,
+    partial: bool,
+) -> Result<Decoded, ImageError> {
+    with_handle(|h| {
+        let hd = read_header(h, bytes)?;
+        let full = (hd.width, hd.height);
+        let wanted = want(hd.width, hd.height)?;
+        check_inside(wanted, full)?;
+        let whole = Rect::new(0, 0, hd.width, hd.height);
+        let area = match mcu_size(hd.subsamp) {
+            Some((mw, mh)) if partial && !hd.lossless => {
+                // Fancy upsampling reads one chroma sample on each side, i.e. mcu/8 pixels
+                // (2 for 4:2:0); libjpeg-turbo replicates the edge of a cropped region instead.
+                widen(wanted, ((mw / 8).max(1), (mh / 8).max(1)), mw, full)
+            }
+            _ => whole,
+        };
+        let region = if area == whole {
+            raw::tjregion {
+                x: 0,
+                y: 0,
+                w: 0,
+                h: 0,
+            }
+        } else {
+            raw::tjregion {
+                x: area.x0 as _,
+                y: area.y0 as _,
+                w: area.width() as _,
+                h: area.height() as _,
+            }
+        };
+        // SAFETY: valid handle; the region was checked against the header above.
+        if unsafe { raw::tj3SetCroppingRegion(h, region) } != 0 {
+            return Err(ImageError::Jpeg(error_string(h)));
+        }
+        let cmyk = matches!(
+            hd.colorspace as raw::TJCS,
+            raw::TJCS_TJCS_CMYK | raw::TJCS_TJCS_YCCK
+        );
+        let (format, channels) = if cmyk {
+            (raw::TJPF_TJPF_CMYK, 4)
+        } else {
+            (raw::TJPF_TJPF_RGB, 3)
+        };
+        let (w, hgt) = (area.width() as usize, area.height() as usize);
+        let mut buf = vec![0u8; w * hgt * channels];
+        // SAFETY: `buf` holds exactly `hgt` rows of `w * channels` bytes, the region's size.
+        let rc = unsafe {
+            raw::tj3Decompress8(
+                h,
+                bytes.as_ptr(),
+                bytes.len() as _,
+                buf.as_mut_ptr(),
+                (w * channels) as CInt,
+                format as CInt,
+            )
+        };
+        if rc != 0 {
+            // SAFETY: valid handle.
+            let fatal = unsafe { raw::tj3GetErrorCode(h) } == raw::TJERR_TJERR_FATAL as CInt;
+            let msg = error_string(h);
+            // Pillow tolerates libjpeg's warnings ("extraneous bytes before marker") but
+            // refuses a file that ends early ("image file is truncated").
+            if fatal || msg.contains("Premature end") {
+                return Err(ImageError::Jpeg(msg));
+            }
+        }
+        let data = if cmyk { cmyk_to_rgb(&buf) } else { buf };
+        Ok(Decoded {
+            pixels: Rgb8 {
+                width: w as u32,
+                height: hgt as u32,
+                data,
+            },
+            area,
+            full,
+        })
+    })
+}
+
+/// Pillow reads 4-channel JPEGs as Adobe-style inverted CMYK (`rawmode "CMYK;I"`) and
+/// `convert('RGB')` then applies libImaging/Convert.c `cmyk2rgb`.
+fn cmyk_to_rgb(raw: &[u8]) -> Vec<u8> {
+    let muldiv255 = |a: i32, b: i32| {
+        let t = a * b + 128;
+        ((t >> 8) + t) >> 8
+    };
+    let mut out = Vec::with_capacity(raw.len() / 4 * 3);
+    for px in raw.chunks_exact(4) {
+        let [c, m, y, k] = [px[0], px[1], px[2], px[3]].map(|v| 255 - v as i32);
+        let nk = 255 - k;
+        for v in [c, m, y] {
+            out.push((nk - muldiv255(v, nk)).clamp(0, 255) as u8);
+        }
+    }
+    out
+}
