@@ -229,19 +229,32 @@ impl<'a> View<'a> {
         }
     }
 
-    /// The same pixels seen as an image whose (0, 0) is `(x0, y0)` of this one (a crop).
+    /// The same pixels seen as an image whose (0, 0) is `(x0, y0)` of this one, `width ×
+    /// height` large (a crop); only the pixels available in both are available.
     pub fn shifted(self, x0: u32, y0: u32, width: u32, height: u32) -> View<'a> {
         let crop = Rect::new(x0, y0, width, height);
+        let inter = Rect {
+            x0: self.avail.x0.max(crop.x0),
+            y0: self.avail.y0.max(crop.y0),
+            x1: self.avail.x1.min(crop.x1),
+            y1: self.avail.y1.min(crop.y1),
+        };
         assert!(
-            self.avail.contains(&crop),
+            inter.x0 < inter.x1 && inter.y0 < inter.y1,
             "crop outside the decoded pixels"
         );
-        let off = (y0 - self.origin.1) as usize * self.stride + (x0 - self.origin.0) as usize * 3;
+        let off = (inter.y0 - self.origin.1) as usize * self.stride
+            + (inter.x0 - self.origin.0) as usize * 3;
         View {
             data: &self.data[off..],
             stride: self.stride,
-            origin: (0, 0),
-            avail: Rect::new(0, 0, width, height),
+            origin: (inter.x0 - x0, inter.y0 - y0),
+            avail: Rect {
+                x0: inter.x0 - x0,
+                y0: inter.y0 - y0,
+                x1: inter.x1 - x0,
+                y1: inter.y1 - y0,
+            },
         }
     }
 
