@@ -3,8 +3,13 @@
 pub mod decode;
 pub mod error;
 pub mod grid;
+pub mod ingest;
+pub mod inspect;
+pub mod npz;
 pub mod resample;
 pub mod shards;
+pub mod sources;
+pub mod synthetic;
 pub mod transforms;
 
 pub use error::{Error, Result};

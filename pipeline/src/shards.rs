@@ -41,14 +41,21 @@ pub struct Row {
 }
 
 /// Writes one shard atomically: rows go to `<path>.tmp`, `finish` renames it into place.
+///
+/// Rows are buffered and handed to Parquet in batches of exactly one row group, so the file's
+/// bytes depend only on the sequence of rows, never on how callers chunked their `write` calls
+/// (resume, `--workers` and merge renumbering all rely on that). Dropping a writer without
+/// `finish` (an error mid-run) deletes the temporary file: no half-written shard stays behind.
 pub struct ShardWriter {
     path: PathBuf,
     tmp: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: Option<ArrowWriter<File>>,
     info: ShardInfo,
     bare: Arc<arrow::datatypes::Schema>,
     first_id: u64,
     rows: u64,
+    row_group_rows: usize,
+    pending: ShardRows,
 }
 
 impl ShardWriter {
@@ -81,20 +88,18 @@ impl ShardWriter {
         Ok(Self {
             path: path.to_path_buf(),
             tmp,
-            writer,
+            writer: Some(writer),
             info: info.clone(),
             bare,
             first_id,
             rows: 0,
+            row_group_rows: row_group_rows.max(1),
+            pending: ShardRows::default(),
         })
     }
 
     pub fn write(&mut self, rows: &[Row]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
         let width = self.info.pixel_bytes();
-        let mut pixels = FixedSizeBinaryBuilder::with_capacity(rows.len(), width as i32);
         for r in rows {
             if r.pixels.len() != width {
                 return Err(Error::format(
@@ -107,29 +112,58 @@ impl ShardWriter {
                     ),
                 ));
             }
-            pixels.append_value(&r.pixels).expect("length checked");
+            self.pending.ids.push(r.id);
+            self.pending.keys.push(r.key.clone());
+            self.pending.labels.push(r.label);
+            self.pending.pixels.extend_from_slice(&r.pixels);
+            if self.pending.len() == self.row_group_rows {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows written so far (buffered ones included).
+    pub fn rows(&self) -> u64 {
+        self.rows + self.pending.len() as u64
+    }
+
+    /// Writes the buffered rows as one record batch (a full row group, or the last one).
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let p = std::mem::take(&mut self.pending);
+        let n = p.len();
+        let width = self.info.pixel_bytes();
+        let mut pixels = FixedSizeBinaryBuilder::with_capacity(n, width as i32);
+        for px in p.pixels.chunks_exact(width.max(1)) {
+            pixels.append_value(px).expect("length checked");
         }
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.id))),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.key.as_str()),
-            )),
-            Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.label))),
+            Arc::new(UInt64Array::from(p.ids)),
+            Arc::new(StringArray::from_iter_values(p.keys.iter())),
+            Arc::new(Int32Array::from(p.labels)),
             Arc::new(pixels.finish()),
         ];
         let batch =
             RecordBatch::try_new(self.bare.clone(), columns).map_err(Error::arrow(&self.tmp))?;
         self.writer
+            .as_mut()
+            .expect("writer is open until finish")
             .write(&batch)
             .map_err(Error::parquet(&self.tmp))?;
-        self.rows += rows.len() as u64;
+        self.rows += n as u64;
         Ok(())
     }
 
     /// Closes the file, syncs it, hashes it and renames it into place.
-    pub fn finish(self) -> Result<ShardEntry> {
+    pub fn finish(mut self) -> Result<ShardEntry> {
+        self.flush()?;
         let file = self
             .writer
+            .take()
+            .expect("finish is called once")
             .into_inner()
             .map_err(Error::parquet(&self.tmp))?;
         file.sync_all().map_err(Error::io(&self.tmp))?;
@@ -148,6 +182,15 @@ impl ShardWriter {
             bytes,
             sha256,
         })
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.take() {
+            drop(w);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 

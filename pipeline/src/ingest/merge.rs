@@ -1,0 +1,144 @@
+//! `ncsn ingest merge DIR`: unifies the manifests that `--partition i/n` runs wrote into one
+//! directory (a shared filesystem, or the partitions' files copied together: their file names
+//! are disjoint) into the `manifest.json` a single-machine run would have written.
+//!
+//! Partition `i` owns a contiguous block of each split's shards and numbers its rows as if no
+//! earlier partition had rejected anything. When one did, the later shards' ids are off by the
+//! number rejected before them; merge rewrites those shards with the right ids (a Parquet copy,
+//! no image decoding), so the result is byte-identical to an unpartitioned run.
+
+use std::path::Path;
+
+use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
+use schemas::JsonDocument;
+
+use super::{journal, journal_file, manifest_file};
+use crate::error::{Error, Result};
+use crate::shards::{default_row_group_rows, Row, ShardReader, ShardWriter};
+
+/// What a merge did.
+#[derive(Debug, Clone)]
+pub struct MergeReport {
+    pub manifest: Manifest,
+    pub partitions: u32,
+    /// Shards rewritten to renumber ids after a partition that rejected inputs.
+    pub renumbered: usize,
+}
+
+pub fn merge(dir: &Path) -> Result<MergeReport> {
+    let mut parts: Vec<(u32, u32, std::path::PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+        let entry = entry.map_err(Error::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(p) = name
+            .strip_prefix("manifest.part-")
+            .and_then(|r| r.strip_suffix(".json"))
+        {
+            if let Some((i, n)) = p.split_once("-of-") {
+                if let (Ok(i), Ok(n)) = (i.parse(), n.parse()) {
+                    parts.push((i, n, entry.path()));
+                }
+            }
+        }
+    }
+    if parts.is_empty() {
+        let what = if dir.join(MANIFEST_FILE).exists() {
+            "already merged (manifest.json is here and no partition manifests are left)"
+        } else {
+            "no partition manifests (manifest.part-i-of-n.json) here: nothing to merge"
+        };
+        return Err(Error::format(dir, what));
+    }
+    parts.sort();
+    let count = parts[0].1;
+    if let Some(p) = parts.iter().find(|p| p.1 != count) {
+        return Err(Error::format(
+            &p.2,
+            format!("is a partition of {} runs, others are of {count}", p.1),
+        ));
+    }
+    for i in 0..count {
+        if !parts.iter().any(|p| p.0 == i) {
+            let part = Some(schemas::manifest::Partition { index: i, count });
+            let why = if dir.join(journal_file(part)).exists() {
+                "is still running or was interrupted (its journal is here; finish it with --resume)"
+            } else {
+                "has not written its manifest here"
+            };
+            return Err(Error::format(
+                dir.join(manifest_file(part)),
+                format!("partition {i}/{count} {why}"),
+            ));
+        }
+    }
+    let manifests: Vec<Manifest> = parts
+        .iter()
+        .map(|p| Manifest::read(&p.2).map_err(Error::from))
+        .collect::<Result<_>>()?;
+
+    let mut merged = manifests[0].clone();
+    merged.partition = None;
+    merged.splits.clear();
+    for (m, p) in manifests.iter().zip(&parts) {
+        let mut h = m.clone();
+        h.partition = None;
+        journal::check_same_run(&h, &merged, &p.2)?;
+    }
+    let mut renumbered = 0;
+    let split_names: std::collections::BTreeSet<&String> =
+        manifests.iter().flat_map(|m| m.splits.keys()).collect();
+    for name in split_names {
+        let mut sm = SplitManifest::default();
+        for m in &manifests {
+            let Some(part) = m.splits.get(name) else {
+                continue;
+            };
+            for e in &part.shards {
+                let mut e = e.clone();
+                let path = dir.join(&e.file);
+                let len = std::fs::metadata(&path).map_err(Error::io(&path))?.len();
+                if len != e.bytes {
+                    return Err(Error::format(
+                        &path,
+                        format!("is {len} bytes, its manifest says {}", e.bytes),
+                    ));
+                }
+                if e.first_id != sm.count {
+                    e = renumber(&path, sm.count)?;
+                    renumbered += 1;
+                }
+                sm.count += e.rows;
+                sm.shards.push(e);
+            }
+            sm.rejected.extend(part.rejected.iter().cloned());
+        }
+        merged.splits.insert(name.clone(), sm);
+    }
+    merged.write_atomic(&dir.join(MANIFEST_FILE))?;
+    for p in &parts {
+        std::fs::remove_file(&p.2).map_err(Error::io(&p.2))?;
+    }
+    Ok(MergeReport {
+        manifest: merged,
+        partitions: count,
+        renumbered,
+    })
+}
+
+/// Rewrites a shard with ids from `first_id` on (same rows otherwise, same row groups).
+fn renumber(path: &Path, first_id: u64) -> Result<schemas::manifest::ShardEntry> {
+    let reader = ShardReader::open(path)?;
+    let info = reader.info.clone();
+    let rows = reader.read_all()?;
+    let mut w = ShardWriter::create(path, &info, first_id, default_row_group_rows(&info))?;
+    let out: Vec<Row> = (0..rows.len())
+        .map(|i| Row {
+            id: first_id + i as u64,
+            key: rows.keys[i].clone(),
+            label: rows.labels[i],
+            pixels: rows.image(i).to_vec(),
+        })
+        .collect();
+    w.write(&out)?;
+    w.finish()
+}

@@ -1,0 +1,145 @@
+//! Dataset readers (SPEC §3). Each turns its input, as distributed, into a [`Source`]: the
+//! recipe, the output geometry, and per split an ordered stream of items that the ingest writer
+//! decodes and transforms in parallel.
+//!
+//! Items are cheap to produce (a path, the encoded bytes or, for CIFAR-10, the final pixels):
+//! the expensive decode + transform runs on the writer's worker threads, in [`Source::prepare`].
+
+pub mod cifar10;
+pub mod fixtures;
+pub mod pickle;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// One input image before decoding.
+#[derive(Debug)]
+pub struct Item {
+    /// Source file name or LMDB key, stored in the shard's `key` column.
+    pub key: String,
+    pub label: Option<i32>,
+    pub payload: Payload,
+}
+
+#[derive(Debug)]
+pub enum Payload {
+    /// Final pixels (uint8 RGB HWC at the output size), e.g. CIFAR-10 records.
+    Pixels(Vec<u8>),
+    /// An encoded image (JPEG/PNG/WebP) to decode and transform.
+    Encoded(Vec<u8>),
+    /// A file to read, then decode and transform (read on the worker thread).
+    File(PathBuf),
+    /// The item exists but could not be read (the reason ends up in the manifest).
+    Unreadable(String),
+}
+
+/// An ordered stream of items. An `Err` is fatal for the run (e.g. the archive itself is
+/// unreadable); a bad single image is an `Item` whose preparation fails, and gets rejected.
+pub type Items = Box<dyn Iterator<Item = Result<Item>> + Send>;
+
+/// Opens a split's item stream at item index `start` (resume and `--partition` skip ahead).
+pub type Opener = Box<dyn Fn(u64) -> Result<Items> + Send + Sync>;
+
+/// Decodes + transforms encoded image bytes to final pixels; `Err` is the rejection reason.
+pub type Decoder = Box<dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, String> + Send + Sync>;
+
+pub struct SplitSource {
+    pub name: String,
+    /// Number of items the stream yields from index 0.
+    pub len: u64,
+    pub open: Opener,
+}
+
+/// A dataset ready to ingest.
+pub struct Source {
+    /// `cifar10`, `celeba`, `lsun`, `ffhq` or `folder`.
+    pub dataset: String,
+    /// The input as given (provenance, and checked on `--resume`).
+    pub input: String,
+    /// Transform recipe, e.g. `center_crop(140)|resize(64,bilinear)`.
+    pub recipe: String,
+    pub height: u32,
+    pub width: u32,
+    /// Seed of a random split when the dataset has no official one (FFHQ).
+    pub split_seed: Option<u64>,
+    /// Source-specific options that change the bytes (recorded in the manifest).
+    pub options: BTreeMap<String, String>,
+    pub splits: Vec<SplitSource>,
+    /// How `Encoded`/`File` payloads become pixels; `None` when every item is `Pixels`.
+    pub decoder: Option<Decoder>,
+}
+
+impl Source {
+    pub fn pixel_bytes(&self) -> usize {
+        self.height as usize * self.width as usize * 3
+    }
+
+    /// Keeps only the named split (`--split`), or errs listing the ones there are.
+    pub fn select_split(&mut self, name: &str) -> Result<()> {
+        let have: Vec<String> = self.splits.iter().map(|s| s.name.clone()).collect();
+        self.splits.retain(|s| s.name == name);
+        if self.splits.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} has no split `{name}` (it has: {})",
+                self.dataset,
+                have.join(", ")
+            )));
+        }
+        self.options.insert("split".into(), name.into());
+        Ok(())
+    }
+
+    /// Keeps the first `n` items of every split (`--limit`).
+    pub fn limit(&mut self, n: u64) {
+        for s in &mut self.splits {
+            s.len = s.len.min(n);
+        }
+        self.options.insert("limit".into(), n.to_string());
+    }
+
+    /// Final pixels of one item, or the reason it is rejected. Runs on worker threads.
+    pub fn prepare(&self, payload: Payload) -> std::result::Result<Vec<u8>, String> {
+        let encoded = match payload {
+            Payload::Pixels(p) => {
+                return if p.len() == self.pixel_bytes() {
+                    Ok(p)
+                } else {
+                    Err(format!(
+                        "{} pixel bytes, expected {}",
+                        p.len(),
+                        self.pixel_bytes()
+                    ))
+                };
+            }
+            Payload::Unreadable(why) => return Err(why),
+            Payload::Encoded(b) => b,
+            Payload::File(p) => {
+                std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?
+            }
+        };
+        let decode = self
+            .decoder
+            .as_ref()
+            .ok_or_else(|| format!("{}: no decoder for encoded images", self.dataset))?;
+        let px = decode(&encoded)?;
+        if px.len() != self.pixel_bytes() {
+            return Err(format!(
+                "transform gave {} bytes, expected {}",
+                px.len(),
+                self.pixel_bytes()
+            ));
+        }
+        Ok(px)
+    }
+}
+
+/// Errs with a one-line message naming `path` when it does not exist.
+pub fn require_exists(path: &std::path::Path) -> Result<()> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(Error::format(path, "no such file or directory"))
+    }
+}
