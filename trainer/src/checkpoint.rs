@@ -1,0 +1,294 @@
+//! Checkpoint files of a training workdir (SPEC §6; layout shared with the sampler and the
+//! `.pth` converter):
+//!
+//! ```text
+//! WORKDIR/checkpoints/ckpt_<step:08>.safetensors   model.*, ema.*, optim.* tensors
+//! WORKDIR/checkpoints/ckpt_<step:08>.json          schemas::checkpoint::CheckpointMeta
+//! WORKDIR/checkpoints/latest.json                  {"step": N, "file": "ckpt_<step:08>.safetensors"}
+//! ```
+//!
+//! Every file goes through a temporary name and a rename, the tensors first, the metadata second
+//! and `latest.json` last: a crash at any point leaves the previous checkpoint as the latest one
+//! and never a pointer to a half-written file.
+
+use std::path::{Path, PathBuf};
+
+use schemas::checkpoint::CheckpointMeta;
+use schemas::{JsonDocument, SchemaError};
+use tch::Tensor;
+
+/// Sub-directory of a workdir holding the checkpoints.
+pub const CHECKPOINT_DIR: &str = "checkpoints";
+/// The pointer to the newest complete checkpoint.
+pub const LATEST_FILE: &str = "latest.json";
+/// Tensor-name prefixes inside a checkpoint.
+pub const MODEL_PREFIX: &str = "model.";
+pub const EMA_PREFIX: &str = "ema.";
+pub const OPTIM_PREFIX: &str = "optim.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Tch {
+        path: String,
+        #[source]
+        source: tch::TchError,
+    },
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = CheckpointError> = std::result::Result<T, E>;
+
+/// Which copy of the network's weights to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// The exponential moving average (Technique 5): what sampling uses.
+    Ema,
+    /// The raw weights the optimiser updates.
+    Model,
+}
+
+impl Weights {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Weights::Ema => EMA_PREFIX,
+            Weights::Model => MODEL_PREFIX,
+        }
+    }
+}
+
+/// `latest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Latest {
+    pub step: u64,
+    /// File name of the `.safetensors`, relative to the checkpoints directory.
+    pub file: String,
+}
+
+/// `ckpt_<step:08>.safetensors`.
+pub fn checkpoint_file_name(step: u64) -> String {
+    format!("ckpt_{step:08}.safetensors")
+}
+
+/// The metadata file that sits beside a checkpoint's tensors.
+pub fn meta_path(tensors: &Path) -> PathBuf {
+    tensors.with_extension("json")
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn tch_err(path: &Path) -> impl FnOnce(tch::TchError) -> CheckpointError + '_ {
+    move |source| CheckpointError::Tch {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Turns a workdir, a checkpoints directory or a checkpoint file into the `.safetensors` path
+/// to load: directories go through their `latest.json`.
+pub fn resolve(workdir_or_file: &Path) -> Result<PathBuf> {
+    let p = workdir_or_file;
+    if p.is_file() {
+        return match p.extension().and_then(|e| e.to_str()) {
+            Some("safetensors") => Ok(p.to_path_buf()),
+            Some("json") if p.file_name().is_some_and(|n| n == LATEST_FILE) => {
+                read_latest(p.parent().unwrap_or(Path::new(".")))
+            }
+            Some("json") if p.with_extension("safetensors").is_file() => {
+                Ok(p.with_extension("safetensors"))
+            }
+            _ => Err(CheckpointError::Invalid(format!(
+                "{}: not a checkpoint (expected a .safetensors file or a training workdir)",
+                p.display()
+            ))),
+        };
+    }
+    if !p.is_dir() {
+        return Err(CheckpointError::Invalid(format!(
+            "{}: no such checkpoint file or workdir",
+            p.display()
+        )));
+    }
+    for dir in [p.join(CHECKPOINT_DIR), p.to_path_buf()] {
+        if dir.join(LATEST_FILE).is_file() {
+            return read_latest(&dir);
+        }
+    }
+    Err(CheckpointError::Invalid(format!(
+        "{}: no {CHECKPOINT_DIR}/{LATEST_FILE} here: not a training workdir, or no checkpoint \
+         was written yet",
+        p.display()
+    )))
+}
+
+/// The newest complete checkpoint of a checkpoints directory, if any.
+pub fn latest(checkpoint_dir: &Path) -> Result<Option<Latest>> {
+    let path = checkpoint_dir.join(LATEST_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let l: Latest = serde_json::from_str(&text).map_err(|e| {
+        CheckpointError::Invalid(format!("{}: not a valid latest.json: {e}", path.display()))
+    })?;
+    Ok(Some(l))
+}
+
+fn read_latest(checkpoint_dir: &Path) -> Result<PathBuf> {
+    let l = latest(checkpoint_dir)?.ok_or_else(|| {
+        CheckpointError::Invalid(format!(
+            "{}: no {LATEST_FILE}",
+            checkpoint_dir.display()
+        ))
+    })?;
+    let file = checkpoint_dir.join(&l.file);
+    if !file.is_file() {
+        return Err(CheckpointError::Invalid(format!(
+            "{}: points to {} (step {}), which does not exist",
+            checkpoint_dir.join(LATEST_FILE).display(),
+            file.display(),
+            l.step
+        )));
+    }
+    Ok(file)
+}
+
+/// Reads the metadata beside `tensors` (`ckpt_X.json` for `ckpt_X.safetensors`).
+pub fn read_meta(tensors: &Path) -> Result<CheckpointMeta> {
+    Ok(CheckpointMeta::read(&meta_path(tensors))?)
+}
+
+/// Every tensor of a checkpoint file, with its full name (`model.*`, `ema.*`, `optim.*`).
+pub fn read_tensors(tensors: &Path) -> Result<Vec<(String, Tensor)>> {
+    Tensor::read_safetensors(tensors).map_err(tch_err(tensors))
+}
+
+/// Loads one copy of the weights of `path` (a workdir, or a `.safetensors` file) with its
+/// metadata, names stripped of their `model.`/`ema.` prefix so they are the authors' state_dict
+/// keys (`begin_conv.weight`, `sigmas`, ...).
+pub fn load_weights(path: &Path, which: Weights) -> Result<(CheckpointMeta, Vec<(String, Tensor)>)> {
+    let file = resolve(path)?;
+    let meta = read_meta(&file)?;
+    let prefix = which.prefix();
+    let weights: Vec<(String, Tensor)> = read_tensors(&file)?
+        .into_iter()
+        .filter_map(|(name, t)| name.strip_prefix(prefix).map(|n| (n.to_string(), t)))
+        .collect();
+    if weights.is_empty() {
+        return Err(CheckpointError::Invalid(format!(
+            "{}: holds no `{prefix}*` tensors",
+            file.display()
+        )));
+    }
+    Ok((meta, weights))
+}
+
+/// Copies named tensors into the variables of a `VarStore` (same names), refusing missing or
+/// misshapen ones so a wrong checkpoint never half-loads. Tensors without a variable are
+/// ignored only if `allow_extra`.
+pub fn copy_into(
+    vs: &tch::nn::VarStore,
+    tensors: &[(String, Tensor)],
+    allow_extra: bool,
+    what: &str,
+) -> Result<()> {
+    let mut vars = vs.variables();
+    let _guard = tch::no_grad_guard();
+    for (name, t) in tensors {
+        match vars.remove(name) {
+            Some(mut v) => {
+                if v.size() != t.size() {
+                    return Err(CheckpointError::Invalid(format!(
+                        "{what}: tensor `{name}` has shape {:?}, the model expects {:?}",
+                        t.size(),
+                        v.size()
+                    )));
+                }
+                v.copy_(t);
+            }
+            None if allow_extra => {}
+            None => {
+                return Err(CheckpointError::Invalid(format!(
+                    "{what}: tensor `{name}` is not a parameter of this model"
+                )))
+            }
+        }
+    }
+    if let Some(name) = vars.keys().min() {
+        return Err(CheckpointError::Invalid(format!(
+            "{what}: no tensor for the model's `{name}` ({} missing in all)",
+            vars.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes one checkpoint atomically (tensors, then metadata, then `latest.json`) and returns the
+/// path of its `.safetensors`.
+pub fn save(
+    checkpoint_dir: &Path,
+    meta: &CheckpointMeta,
+    tensors: &[(String, Tensor)],
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(checkpoint_dir).map_err(io(checkpoint_dir))?;
+    let name = checkpoint_file_name(meta.step);
+    let file = checkpoint_dir.join(&name);
+    let tmp = pipeline::shards::tmp_path(&file);
+    // safetensors wants contiguous CPU tensors; the copy is also what lets training continue
+    // on the device while the file is written.
+    let cpu: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.detach().to_device(tch::Device::Cpu).contiguous()))
+        .collect();
+    Tensor::write_safetensors(&cpu, &tmp).map_err(tch_err(&tmp))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &file).map_err(io(&file))?;
+    meta.write_atomic(&meta_path(&file))?;
+    let latest = Latest {
+        step: meta.step,
+        file: name,
+    };
+    let mut text = serde_json::to_string_pretty(&latest).expect("latest.json serializes");
+    text.push('\n');
+    schemas::write_atomic(&checkpoint_dir.join(LATEST_FILE), text.as_bytes())?;
+    Ok(file)
+}
+
+/// Removes all but the newest `keep` checkpoints (0 keeps everything); never the latest one.
+pub fn prune(checkpoint_dir: &Path, keep: usize) -> Result<()> {
+    if keep == 0 {
+        return Ok(());
+    }
+    let mut steps: Vec<(u64, PathBuf)> = std::fs::read_dir(checkpoint_dir)
+        .map_err(io(checkpoint_dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let n = p.file_name()?.to_str()?;
+            let step = n.strip_prefix("ckpt_")?.strip_suffix(".safetensors")?;
+            Some((step.parse().ok()?, p))
+        })
+        .collect();
+    steps.sort();
+    let n = steps.len();
+    for (_, p) in steps.into_iter().take(n.saturating_sub(keep)) {
+        std::fs::remove_file(meta_path(&p)).map_err(io(&p))?;
+        std::fs::remove_file(&p).map_err(io(&p))?;
+    }
+    Ok(())
+}
