@@ -12,6 +12,8 @@
 //! columns and rows the crop throws away, and lets the decoder produce only the input pixels the
 //! kept outputs read ([`needed_input`]).
 
+mod kernels;
+
 use crate::grid::Rgb8;
 
 /// Fixed-point fraction bits of the 8-bit path (`PRECISION_BITS` = 32 − 8 − 2).
@@ -278,7 +280,7 @@ impl<'a> View<'a> {
     }
 }
 
-#[inline]
+#[cfg(test)]
 fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
@@ -304,15 +306,21 @@ pub fn resize_rect(
 
     // Horizontal pass over the input rows the vertical pass will read, kept as uint8 like
     // Pillow's intermediate image.
-    let horiz = (in_w != out_w).then(|| Coeffs::new(in_w, out_w, filter));
+    let horiz = (in_w != out_w).then(|| {
+        let c = Coeffs::new(in_w, out_w, filter);
+        kernels::Horizontal::new(&c, out.x0 as usize, out.x1 as usize, need.x0 as usize)
+    });
     let tmp_rows = need.y0..need.y1;
     let mut tmp = vec![0u8; tmp_rows.len() * ow * 3];
+    // Each input row is copied into a zero-padded buffer so the kernel reads whole chunks.
+    let span = need.width() as usize * 3;
+    let mut padded = vec![0u8; span + horiz.as_ref().map_or(0, |h| h.padding())];
     for (y, dst) in tmp_rows.clone().zip(tmp.chunks_exact_mut(ow * 3)) {
         match &horiz {
             None => dst.copy_from_slice(src.row(y, out.x0, out.x1)),
-            Some(c) => {
-                let row = src.row(y, need.x0, need.x1);
-                horizontal_row(row, need.x0 as usize, c, out.x0 as usize, dst);
+            Some(h) => {
+                padded[..span].copy_from_slice(src.row(y, need.x0, need.x1));
+                kernels::horizontal(h, &padded, dst);
             }
         }
     }
@@ -327,21 +335,13 @@ pub fn resize_rect(
     let vert = Coeffs::new(in_h, out_h, filter);
     let mut data = vec![0u8; ow * out.height() as usize * 3];
     let mut acc = vec![0i32; ow * 3];
+    let tmp_rows: Vec<&[u8]> = tmp.chunks_exact(ow * 3).collect();
     for (yy, dst) in (out.y0 as usize..out.y1 as usize).zip(data.chunks_exact_mut(ow * 3)) {
         let (first, k) = vert.taps(yy);
-        acc.fill(1 << (PRECISION_BITS - 1));
-        for (i, &w) in k.iter().enumerate() {
-            let r = first + i - need.y0 as usize;
-            let row = &tmp[r * ow * 3..(r + 1) * ow * 3];
-            // Row-at-a-time accumulation vectorises; the sum is the same as Pillow's
-            // per-pixel loop because integer addition is exact.
-            for (a, &p) in acc.iter_mut().zip(row) {
-                *a += p as i32 * w;
-            }
-        }
-        for (d, &a) in dst.iter_mut().zip(&acc) {
-            *d = clip8(a);
-        }
+        let r = first - need.y0 as usize;
+        // Row-at-a-time accumulation vectorises; the sum is the same as Pillow's per-pixel
+        // loop because integer addition is exact.
+        kernels::vertical(&tmp_rows[r..r + k.len()], k, &mut acc, dst);
     }
     Rgb8 {
         width: out.width(),
@@ -350,8 +350,10 @@ pub fn resize_rect(
     }
 }
 
-/// One row of the horizontal pass: `row` holds RGB pixels starting at input x = `row_x0`;
-/// writes outputs `out_x0 ..` (as many as fit in `dst`).
+/// One row of the horizontal pass, written like Pillow's loop (the reference the vectorised
+/// kernel is tested against): `row` holds RGB pixels starting at input x = `row_x0`; writes
+/// outputs `out_x0 ..` (as many as fit in `dst`).
+#[cfg(test)]
 fn horizontal_row(row: &[u8], row_x0: usize, c: &Coeffs, out_x0: usize, dst: &mut [u8]) {
     for (j, px) in dst.chunks_exact_mut(3).enumerate() {
         let (first, k) = c.taps(out_x0 + j);
@@ -407,6 +409,27 @@ mod tests {
         // Lanczos has negative lobes: overshoot must clip, not wrap.
         assert_eq!(clip8(-5 << 22), 0);
         assert_eq!(clip8(300 << 22), 255);
+    }
+
+    #[test]
+    fn vectorised_horizontal_kernel_equals_pillows_loop() {
+        let row: Vec<u8> = (0..1031 * 3).map(|i| (i * 7919 % 256) as u8).collect();
+        for (in_w, out_w, filter) in [
+            (1031, 256, Filter::Lanczos),
+            (1031, 97, Filter::Bilinear),
+            (1031, 1200, Filter::Lanczos),
+            (1031, 1031 / 3, Filter::Bilinear),
+        ] {
+            let c = Coeffs::new(in_w, out_w, filter);
+            let mut want = vec![0u8; out_w as usize * 3];
+            horizontal_row(&row, 0, &c, 0, &mut want);
+            let h = kernels::Horizontal::new(&c, 0, out_w as usize, 0);
+            let mut padded = row.clone();
+            padded.resize(row.len() + h.padding(), 0);
+            let mut got = vec![0u8; out_w as usize * 3];
+            kernels::horizontal(&h, &padded, &mut got);
+            assert_eq!(got, want, "{in_w} -> {out_w} {filter:?}");
+        }
     }
 
     #[test]

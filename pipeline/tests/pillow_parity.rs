@@ -8,96 +8,20 @@
 //! the Rust side runs `process_encoded` with partial decoding on and off and requires the same
 //! bytes as Pillow (the acceptance bound is max |Δ| ≤ 1, mean < 0.1; we are bit-exact).
 
-use std::path::{Path, PathBuf};
+mod parity_common;
+
 use std::process::Command;
 
-use pipeline::transforms::{process_encoded_with, Filter, Recipe};
+use parity_common::{python, PY_IMAGES};
 
-fn python() -> PathBuf {
-    let p = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(".venv/bin/python")
-        });
-    assert!(
-        p.exists(),
-        "Python with Pillow not found at {} (run scripts/setup.sh, or set NCSN_PYTHON)",
-        p.display()
-    );
-    p
-}
+use pipeline::transforms::{process_encoded_with, Filter, Recipe};
 
 /// Generates images, encodes them and computes Pillow's reference outputs. Reads a JSON list
 /// of cases on argv[2], writes `<name>.<ext>` and `<name>.ref` (raw RGB) into argv[1].
 const PY: &str = r#"
-import io, json, sys
-import numpy as np
-from PIL import Image
+import json, sys
 
 out, cases = sys.argv[1], json.loads(sys.argv[2])
-
-def photo(w, h, seed):
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.empty((h, w, 3), np.float32)
-    for c in range(3):
-        fx, fy, p = rng.uniform(1, 9), rng.uniform(1, 9), rng.uniform(0, 6)
-        a, b = rng.uniform(-60, 60, 2)
-        img[..., c] = 128 + 70 * np.sin(x / w * fx + p) * np.cos(y / h * fy) + a * x / w + b * y / h
-    for _ in range(8):  # hard-edged rectangles and discs
-        cx, cy = rng.integers(0, w), rng.integers(0, h)
-        r = rng.integers(2, max(3, min(w, h) // 4))
-        col = rng.uniform(0, 255, 3)
-        if rng.random() < 0.5:
-            img[max(0, cy - r):cy + r, max(0, cx - r // 2):cx + r] = col
-        else:
-            img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = col
-    img[:, rng.integers(0, w)] = 255  # one-pixel lines: worst case for ringing filters
-    img[rng.integers(0, h), :] = 0
-    img += rng.normal(0, 6, img.shape)
-    return np.clip(img, 0, 255).round().astype(np.uint8)
-
-def encode(c):
-    a = photo(c["w"], c["h"], c["seed"])
-    kind = c["kind"]
-    im = Image.fromarray(a, "RGB")
-    b = io.BytesIO()
-    if kind.startswith("jpeg"):
-        opts = dict(quality=95, subsampling={"jpeg420": 2, "jpeg422": 1, "jpeg444": 0}.get(kind, 2))
-        if kind == "jpeg_prog":
-            opts["progressive"] = True
-        if kind == "jpeg_gray":
-            im = im.convert("L")
-        if kind == "jpeg_cmyk":
-            im = im.convert("CMYK")
-            opts.pop("subsampling")
-        im.save(b, "JPEG", **opts)
-    elif kind == "webp_lossy":
-        im.save(b, "WEBP", quality=90)
-    elif kind == "webp_lossless":
-        im.save(b, "WEBP", lossless=True)
-    elif kind == "webp_alpha":
-        al = Image.fromarray(photo(c["w"], c["h"], c["seed"] + 1)[..., 0])
-        im.putalpha(al)
-        im.save(b, "WEBP", quality=90)
-    elif kind == "png_rgb":
-        im.save(b, "PNG")
-    elif kind == "png_rgba":
-        im.putalpha(Image.fromarray(a[..., 1]))
-        im.save(b, "PNG")
-    elif kind == "png_l":
-        im.convert("L").save(b, "PNG")
-    elif kind == "png_la":
-        im.convert("LA").save(b, "PNG")
-    elif kind == "png_p":
-        im.quantize(colors=200).save(b, "PNG")
-    elif kind == "png_i16":
-        Image.fromarray((a[..., 0].astype(np.uint16) * 3).astype(np.uint16)).save(b, "PNG")
-    else:
-        raise SystemExit("unknown kind " + kind)
-    return b.getvalue()
 
 def resize(img, s, filt):
     w, h = img.size
@@ -115,7 +39,7 @@ def center_crop(img, s):
 
 FILTERS = {"bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS}
 for c in cases:
-    data = encode(c)
+    data = encode(photo(c["w"], c["h"], c["seed"]), c["kind"], c["seed"])
     with open(f"{out}/{c['name']}.img", "wb") as f:
         f.write(data)
     img = Image.open(io.BytesIO(data)).convert("RGB")
@@ -172,7 +96,7 @@ fn check(cases: &[Case]) {
         .collect();
     let spec = format!("[{}]", spec.join(", "));
     let out = Command::new(python())
-        .args(["-c", PY])
+        .args(["-c", &format!("{PY_IMAGES}\n{PY}")])
         .arg(dir.path())
         .arg(&spec)
         .output()
