@@ -88,3 +88,121 @@ pub fn write_tar_gz(dir: &Path, out: &Path) -> Result<()> {
         .map_err(Error::io(out))?;
     Ok(())
 }
+
+/// Encoded test images (the `image` crate's encoders; the decoders under test are others).
+pub fn encode(w: u32, h: u32, seed: u64, format: image::ImageFormat) -> Vec<u8> {
+    let px = pattern(w, h, seed);
+    let mut out = std::io::Cursor::new(Vec::new());
+    match format {
+        image::ImageFormat::Jpeg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
+                .encode(&px, w, h, image::ExtendedColorType::Rgb8)
+                .expect("jpeg encodes")
+        }
+        other => image::write_buffer_with_format(
+            &mut out,
+            &px,
+            w,
+            h,
+            image::ExtendedColorType::Rgb8,
+            other,
+        )
+        .expect("image encodes"),
+    }
+    out.into_inner()
+}
+
+/// Writes an LMDB at `dir` (created) holding `entries` in its unnamed database.
+pub fn write_lmdb(dir: &Path, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+    use heed::types::Bytes;
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let lmdb = |e: heed::Error| Error::format(dir, format!("LMDB: {e}"));
+    let size: usize = entries.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+    // SAFETY: a fresh directory no other process uses.
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .map_size((size * 4).max(1 << 20).next_multiple_of(4096))
+            .open(dir)
+    }
+    .map_err(lmdb)?;
+    let wtxn = env.write_txn().map_err(lmdb)?;
+    let db = env
+        .create_databases_and_commit(wtxn, |wdo, wtxn| -> std::result::Result<_, heed::Error> {
+            Ok(heed::CommitOrAbort::<_, ()>::Commit(
+                wdo.create_database::<Bytes, Bytes>(wtxn, None)?,
+            ))
+        })
+        .map_err(lmdb)?
+        .unwrap_commit();
+    let mut wtxn = env.write_txn().map_err(lmdb)?;
+    for (k, v) in entries {
+        db.put(&mut wtxn, k, v).map_err(lmdb)?;
+    }
+    wtxn.commit().map_err(lmdb)?;
+    Ok(())
+}
+
+/// CelebA-like input in `dir`: `img_align_celeba/` with `n` JPEGs of 178×218 (image `i` is
+/// `pattern(178, 218, i)`, file `{i+1:06}.jpg`) and `list_eval_partition.txt` (every 5th image
+/// valid, the next test, the rest train).
+pub fn write_celeba(dir: &Path, n: usize) -> Result<()> {
+    let img = dir.join("img_align_celeba");
+    std::fs::create_dir_all(&img).map_err(Error::io(&img))?;
+    let mut list = String::new();
+    for i in 0..n {
+        let name = format!("{:06}.jpg", i + 1);
+        let p = img.join(&name);
+        std::fs::write(&p, encode(178, 218, i as u64, image::ImageFormat::Jpeg))
+            .map_err(Error::io(&p))?;
+        let part = match i % 5 {
+            3 => 1,
+            4 => 2,
+            _ => 0,
+        };
+        list.push_str(&format!("{name} {part}\n"));
+    }
+    let p = dir.join("list_eval_partition.txt");
+    std::fs::write(&p, list).map_err(Error::io(&p))
+}
+
+/// Zips `dir/img_align_celeba/` into `dir/img_align_celeba.zip` (stored, like the original).
+pub fn zip_celeba(dir: &Path) -> Result<()> {
+    let out = dir.join("img_align_celeba.zip");
+    let f = std::fs::File::create(&out).map_err(Error::io(&out))?;
+    let mut zip = zip::ZipWriter::new(f);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("img_align_celeba"))
+        .map_err(Error::io(dir))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(Error::io(dir))?;
+    names.sort();
+    let zerr = |e: zip::result::ZipError| Error::format(&out, e.to_string());
+    for p in names {
+        let name = format!(
+            "img_align_celeba/{}",
+            p.file_name().unwrap().to_string_lossy()
+        );
+        zip.start_file(name, opts).map_err(zerr)?;
+        let bytes = std::fs::read(&p).map_err(Error::io(&p))?;
+        std::io::Write::write_all(&mut zip, &bytes).map_err(Error::io(&out))?;
+    }
+    zip.finish().map_err(zerr)?;
+    Ok(())
+}
+
+/// FFHQ-like `dir/images1024x1024/NNNNN/NNNNN.png` tree of `n` PNGs of `side`² (the real ones
+/// are 1024²; tests use small ones), folders of 1000 as in the original.
+pub fn write_ffhq(dir: &Path, n: usize, side: u32) -> Result<()> {
+    for i in 0..n {
+        let sub = dir
+            .join("images1024x1024")
+            .join(format!("{:05}", i / 1000 * 1000));
+        std::fs::create_dir_all(&sub).map_err(Error::io(&sub))?;
+        let p = sub.join(format!("{i:05}.png"));
+        std::fs::write(&p, encode(side, side, i as u64, image::ImageFormat::Png))
+            .map_err(Error::io(&p))?;
+    }
+    Ok(())
+}

@@ -5,8 +5,12 @@
 //! Items are cheap to produce (a path, the encoded bytes or, for CIFAR-10, the final pixels):
 //! the expensive decode + transform runs on the writer's worker threads, in [`Source::prepare`].
 
+pub mod celeba;
 pub mod cifar10;
+pub mod ffhq;
 pub mod fixtures;
+pub mod folder;
+pub mod lsun;
 pub mod pickle;
 
 use std::collections::BTreeMap;
@@ -142,4 +146,73 @@ pub fn require_exists(path: &std::path::Path) -> Result<()> {
     } else {
         Err(Error::format(path, "no such file or directory"))
     }
+}
+
+/// The decoder of a recipe: A's Pillow-exact decode + transform ([`crate::transforms`]).
+pub fn recipe_decoder(recipe: crate::transforms::Recipe) -> Decoder {
+    Box::new(move |bytes: &[u8]| {
+        crate::transforms::process_encoded(bytes, &recipe)
+            .map(|img| img.data)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A split made of files read on the worker threads: `(key, path)` in dataset order.
+pub fn file_split(name: &str, files: Vec<(String, PathBuf)>) -> SplitSource {
+    let files = std::sync::Arc::new(files);
+    SplitSource {
+        name: name.into(),
+        len: files.len() as u64,
+        open: Box::new(move |start| {
+            let files = files.clone();
+            Ok(Box::new((start as usize..files.len()).map(move |i| {
+                let (key, path) = &files[i];
+                Ok(Item {
+                    key: key.clone(),
+                    label: None,
+                    payload: Payload::File(path.clone()),
+                })
+            })))
+        }),
+    }
+}
+
+/// Every JPEG/PNG/WebP file under `dir`, as (path relative to `dir` with `/`, path), sorted
+/// by the relative path so the order never depends on the filesystem.
+pub fn image_files(dir: &std::path::Path) -> Result<Vec<(String, PathBuf)>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for e in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+            let p = e.map_err(Error::io(dir))?.path();
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if is_image_name(&p.to_string_lossy()) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut paths = Vec::new();
+    walk(dir, &mut paths)?;
+    let mut files: Vec<(String, PathBuf)> = paths
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap_or(&p);
+            let key = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            (key, p)
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// JPEG, PNG or WebP by extension (case-insensitive).
+pub fn is_image_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".jpg", ".jpeg", ".png", ".webp"]
+        .iter()
+        .any(|e| lower.ends_with(e))
 }

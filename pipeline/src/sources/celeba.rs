@@ -1,0 +1,157 @@
+//! CelebA (SPEC §3): `img_align_celeba/*.jpg` (178×218) or `img_align_celeba.zip`, with
+//! `list_eval_partition.txt` (0 train, 1 valid, 2 test). CenterCrop(140) then Resize(64,
+//! bilinear); `--resolution` changes the output size. Rows follow the partition file's order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{file_split, recipe_decoder, require_exists, Item, Payload, Source, SplitSource};
+use crate::error::{Error, Result};
+use crate::transforms::{Filter, Recipe};
+
+pub const CROP: u32 = 140;
+pub const DEFAULT_RESOLUTION: u32 = 64;
+const SPLITS: [&str; 3] = ["train", "valid", "test"];
+
+/// Opens CelebA in `input`: a directory holding (directly, or under `Img/`, `Eval/`, `Anno/`
+/// as on the authors' drive) the images folder or zip and `list_eval_partition.txt`.
+pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
+    require_exists(input)?;
+    let size = resolution.unwrap_or(DEFAULT_RESOLUTION);
+    let find = |name: &str| {
+        ["", "Img", "Eval", "Anno"]
+            .iter()
+            .map(|d| input.join(d).join(name))
+            .find(|p| p.exists())
+    };
+    let partition = find("list_eval_partition.txt").ok_or_else(|| {
+        Error::format(
+            input.join("list_eval_partition.txt"),
+            "CelebA's split file is missing (looked here and in Eval/, Anno/, Img/)",
+        )
+    })?;
+    let lists = read_partition(&partition)?;
+    let recipe = Recipe::CropResize {
+        crop: CROP,
+        size,
+        filter: Filter::Bilinear,
+    };
+    let splits = if let Some(dir) = find("img_align_celeba").filter(|p| p.is_dir()) {
+        lists
+            .into_iter()
+            .map(|(name, files)| {
+                let files = files
+                    .into_iter()
+                    .map(|f| (f.clone(), dir.join(&f)))
+                    .collect();
+                file_split(&name, files)
+            })
+            .collect()
+    } else if let Some(zip) = find("img_align_celeba.zip") {
+        zip_splits(&zip, lists)?
+    } else {
+        return Err(Error::format(
+            input.join("img_align_celeba"),
+            "no CelebA images here (neither img_align_celeba/ nor img_align_celeba.zip)",
+        ));
+    };
+    Ok(Source {
+        dataset: "celeba".into(),
+        input: input.display().to_string(),
+        recipe: recipe.describe(),
+        height: size,
+        width: size,
+        split_seed: None,
+        options: BTreeMap::from([("resolution".into(), size.to_string())]),
+        splits,
+        decoder: Some(recipe_decoder(recipe)),
+    })
+}
+
+/// `list_eval_partition.txt`: `<file> <0|1|2>` per line, any whitespace.
+fn read_partition(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let mut lists: Vec<Vec<String>> = vec![Vec::new(); 3];
+    for (n, line) in text.lines().enumerate() {
+        let mut f = line.split_whitespace();
+        let (Some(file), Some(part)) = (f.next(), f.next()) else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Err(Error::format(
+                path,
+                format!("line {}: expected `<file> <0|1|2>`, got `{line}`", n + 1),
+            ));
+        };
+        let k: usize = part.parse().ok().filter(|&k| k < 3).ok_or_else(|| {
+            Error::format(
+                path,
+                format!("line {}: partition `{part}` is not 0, 1 or 2", n + 1),
+            )
+        })?;
+        lists[k].push(file.to_string());
+    }
+    Ok(SPLITS
+        .iter()
+        .map(|s| s.to_string())
+        .zip(lists)
+        .filter(|(_, l)| !l.is_empty())
+        .collect())
+}
+
+/// Splits read from the zip on the reader thread (entries are small; decoding dominates).
+fn zip_splits(zip: &Path, lists: Vec<(String, Vec<String>)>) -> Result<Vec<SplitSource>> {
+    let file = std::fs::File::open(zip).map_err(Error::io(zip))?;
+    let archive = zip::ZipArchive::new(file)
+        .map_err(|e| Error::format(zip, format!("not a readable zip: {e}")))?;
+    // file name -> entry index (entries are `img_align_celeba/000001.jpg`).
+    let index: HashMap<String, usize> = (0..archive.len())
+        .filter_map(|i| {
+            let name = archive.name_for_index(i)?;
+            let base = name.rsplit('/').next()?.to_string();
+            Some((base, i))
+        })
+        .collect();
+    let index = Arc::new(index);
+    let zip: PathBuf = zip.to_path_buf();
+    Ok(lists
+        .into_iter()
+        .map(|(name, files)| {
+            let files = Arc::new(files);
+            let (index, zip) = (index.clone(), zip.clone());
+            SplitSource {
+                name,
+                len: files.len() as u64,
+                open: Box::new(move |start| {
+                    let f = std::fs::File::open(&zip).map_err(Error::io(&zip))?;
+                    let mut ar = zip::ZipArchive::new(f)
+                        .map_err(|e| Error::format(&zip, format!("not a readable zip: {e}")))?;
+                    let (files, index) = (files.clone(), index.clone());
+                    Ok(Box::new((start as usize..files.len()).map(move |i| {
+                        let key = files[i].clone();
+                        let payload = match index.get(&key) {
+                            None => Payload::Unreadable(
+                                "listed in list_eval_partition.txt but not in the zip".into(),
+                            ),
+                            Some(&k) => {
+                                let mut bytes = Vec::new();
+                                match ar.by_index(k).map(|mut e| e.read_to_end(&mut bytes)) {
+                                    Ok(Ok(_)) => Payload::Encoded(bytes),
+                                    Ok(Err(e)) => Payload::Unreadable(format!("zip entry: {e}")),
+                                    Err(e) => Payload::Unreadable(format!("zip entry: {e}")),
+                                }
+                            }
+                        };
+                        Ok(Item {
+                            key,
+                            label: None,
+                            payload,
+                        })
+                    })) as super::Items)
+                }),
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,42 @@
+//! folder (SPEC §3): any directory tree of JPEG/PNG/WebP files, in sorted path order; the
+//! shorter side resized to `--resolution` (bilinear), then a center crop to a square. One split,
+//! `train` unless `--split` names it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{file_split, image_files, recipe_decoder, require_exists, Source};
+use crate::error::{Error, Result};
+use crate::transforms::{Filter, Recipe};
+
+pub const DEFAULT_RESOLUTION: u32 = 64;
+
+pub fn open(input: &Path, resolution: Option<u32>, split: Option<&str>) -> Result<Source> {
+    require_exists(input)?;
+    if !input.is_dir() {
+        return Err(Error::format(input, "not a directory"));
+    }
+    let size = resolution.unwrap_or(DEFAULT_RESOLUTION);
+    let files = image_files(input)?;
+    if files.is_empty() {
+        return Err(Error::format(
+            input,
+            "no .jpg/.jpeg/.png/.webp files anywhere under this directory",
+        ));
+    }
+    let recipe = Recipe::ResizeCrop {
+        size,
+        filter: Filter::Bilinear,
+    };
+    Ok(Source {
+        dataset: "folder".into(),
+        input: input.display().to_string(),
+        recipe: recipe.describe(),
+        height: size,
+        width: size,
+        split_seed: None,
+        options: BTreeMap::from([("resolution".into(), size.to_string())]),
+        splits: vec![file_split(split.unwrap_or("train"), files)],
+        decoder: Some(recipe_decoder(recipe)),
+    })
+}
