@@ -11,8 +11,10 @@
 
 pub mod error;
 pub mod normal;
+pub mod pairwise;
 pub mod root;
 pub mod schedule;
+pub mod stats;
 pub mod step_size;
 
 use schemas::calibration::Calibration;

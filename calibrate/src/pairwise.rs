@@ -1,0 +1,394 @@
+//! Technique 1's maximum pairwise distance, exactly, and the median pairwise distance, in one
+//! blockwise pass of GEMMs through tch (CPU, or CUDA when present).
+//!
+//! Why the result is exact, with no candidate margin: pixels are bytes, so after centring
+//! (x − 128 ∈ [−128, 127]) every product a_k·b_k is an integer of magnitude ≤ 2¹⁴. The Gram
+//! product is taken over column chunks of at most [`CHUNK`] = 1024 = 2¹⁰ columns, so every
+//! partial sum a GEMM forms, in whatever order and with or without FMA, is an integer of
+//! magnitude ≤ 2²⁴ — exactly representable in f32. Each chunk's f32 result is therefore exact,
+//! and chunks are summed in f64, exact below 2⁵³. (Inputs in [−128, 127] are even exact in
+//! TF32 and bf16, so a GPU's reduced-precision tensor cores would not change that.) With the
+//! squared norms exact as integers, ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b is the exact integer squared
+//! distance in units of (1/255)², whatever the cancellation. The winning pair is then
+//! recomputed from its bytes in f64, directly as Σ(a − b)², as a check of that argument.
+
+use std::collections::BTreeMap;
+
+use rand::seq::index::sample;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Columns per GEMM: 2¹⁰ products of magnitude ≤ 2¹⁴ keep every partial sum ≤ 2²⁴ (exact f32).
+pub const CHUNK: usize = 1024;
+
+/// Options of the pairwise pass.
+#[derive(Debug, Clone)]
+pub struct PairwiseOptions {
+    /// Images per block: the pass holds a few block×block f64 matrices and block×1024 f32
+    /// slabs at a time, so memory stays bounded whatever N is.
+    pub block_rows: usize,
+    pub device: Device,
+    /// The median is exact over all pairs when there are at most this many pairs; otherwise
+    /// it is the median of this many distinct pairs drawn uniformly at random.
+    pub median_pairs: usize,
+    /// Seed of that draw.
+    pub seed: u64,
+    pub progress: bool,
+}
+
+impl Default for PairwiseOptions {
+    fn default() -> Self {
+        Self {
+            block_rows: 1024,
+            device: Device::Cpu,
+            median_pairs: 1_000_000,
+            seed: 0,
+            progress: false,
+        }
+    }
+}
+
+/// The farthest pair, as row positions in the input (first < second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FarthestPair {
+    pub first: usize,
+    pub second: usize,
+    /// Σ(a_k − b_k)² over the bytes, exact.
+    pub squared_bytes: u64,
+}
+
+impl FarthestPair {
+    /// The Euclidean distance with pixels in [0, 1].
+    pub fn distance(&self) -> f64 {
+        (self.squared_bytes as f64).sqrt() / 255.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pairwise {
+    /// The maximum pairwise distance; on ties the pair that comes first in (first, second)
+    /// order.
+    pub max: FarthestPair,
+    /// Median pairwise distance, pixels in [0, 1].
+    pub median: f64,
+    /// How the median was obtained, for `calibration.json`.
+    pub median_method: String,
+}
+
+/// N images of D bytes each, back to back.
+#[derive(Debug, Clone, Copy)]
+pub struct ByteRows<'a> {
+    pub bytes: &'a [u8],
+    pub dims: usize,
+}
+
+impl<'a> ByteRows<'a> {
+    pub fn new(bytes: &'a [u8], dims: usize) -> Result<Self> {
+        if dims == 0 || bytes.len() % dims != 0 {
+            return Err(Error::Invalid(format!(
+                "{} bytes are not a whole number of {dims}-byte images",
+                bytes.len()
+            )));
+        }
+        Ok(Self { bytes, dims })
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len() / self.dims
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub fn row(&self, i: usize) -> &'a [u8] {
+        &self.bytes[i * self.dims..(i + 1) * self.dims]
+    }
+}
+
+/// Σ(a_k − b_k)² over bytes, exactly: the f64 recomputation of a candidate pair.
+pub fn squared_distance_bytes(a: &[u8], b: &[u8]) -> u64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = i64::from(x) - i64::from(y);
+            (d * d) as u64
+        })
+        .sum()
+}
+
+/// Σ(x − 128)², the exact squared norm of a centred image.
+fn centred_norm(a: &[u8]) -> i64 {
+    a.iter()
+        .map(|&x| {
+            let c = i64::from(x) - 128;
+            c * c
+        })
+        .sum()
+}
+
+/// Runs the blockwise pass over all pairs of `rows` (N ≥ 2).
+pub fn pairwise(rows: ByteRows<'_>, opts: &PairwiseOptions) -> Result<Pairwise> {
+    let n = rows.len();
+    if n < 2 {
+        return Err(Error::Invalid(format!(
+            "a pairwise distance needs at least 2 images, got {n}"
+        )));
+    }
+    let block = opts.block_rows.max(1).min(n);
+    let blocks = n.div_ceil(block);
+    let total_pairs = (n as u64) * (n as u64 - 1) / 2;
+    let mut median = MedianPlan::new(n, block, total_pairs, opts);
+
+    let norms: Vec<f64> = (0..n).map(|i| centred_norm(rows.row(i)) as f64).collect();
+    let norms = Tensor::from_slice(&norms).to_device(opts.device);
+    // The bytes are viewed, not copied, on the CPU; `x` is dropped before this function
+    // returns, while `rows.bytes` is borrowed for the whole call.
+    let x = unsafe {
+        Tensor::f_from_blob(
+            rows.bytes.as_ptr(),
+            &[n as i64, rows.dims as i64],
+            &[],
+            Kind::Uint8,
+            Device::Cpu,
+        )
+    }
+    .map_err(Error::torch("viewing the images"))?;
+    let x = x.to_device(opts.device);
+
+    let bar = progress_bar(opts.progress, (blocks * (blocks + 1) / 2) as u64);
+    let mut best: Option<(f64, usize, usize)> = None;
+    for bi in 0..blocks {
+        let (i0, ni) = (bi * block, block.min(n - bi * block));
+        for bj in bi..blocks {
+            let (j0, nj) = (bj * block, block.min(n - bj * block));
+            let gram = exact_gram(&x, (i0, ni), (j0, nj), rows.dims, bi == bj)?;
+            // Technique 1: ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b, exact integers held in f64.
+            let mut d2 = norms.narrow(0, i0 as i64, ni as i64).unsqueeze(1)
+                + norms.narrow(0, j0 as i64, nj as i64).unsqueeze(0)
+                - gram * 2.0;
+            if bi == bj {
+                // Only pairs i < j: the diagonal and below can never win.
+                let keep = Tensor::ones([ni as i64, nj as i64], (Kind::Bool, opts.device)).triu(1);
+                d2 = d2.masked_fill(&keep.logical_not(), -1.0);
+            }
+            // argmax returns the first maximal index in row-major order: the smallest (i, j).
+            let flat = d2.view([-1]);
+            let at = flat.argmax(0, false).int64_value(&[]) as usize;
+            let value = flat.double_value(&[at as i64]);
+            let (i, j) = (i0 + at / nj, j0 + at % nj);
+            let better = match best {
+                None => true,
+                Some((v, bi_, bj_)) => value > v || (value == v && (i, j) < (bi_, bj_)),
+            };
+            if better {
+                best = Some((value, i, j));
+            }
+            median.collect(bi, bj, (i0, ni), (j0, nj), &flat)?;
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+
+    let (value, first, second) = best.expect("n ≥ 2 gives at least one pair");
+    // Recompute the winner from its bytes: must agree exactly with the GEMM's integer.
+    let squared_bytes = squared_distance_bytes(rows.row(first), rows.row(second));
+    if value != squared_bytes as f64 {
+        return Err(Error::Internal(format!(
+            "GEMM on {:?} gave squared distance {value} for images {first} and {second}, \
+             the bytes give {squared_bytes}: this device does not compute f32 products exactly",
+            opts.device
+        )));
+    }
+    let (median, median_method) = median.finish(total_pairs);
+    Ok(Pairwise {
+        max: FarthestPair {
+            first,
+            second,
+            squared_bytes,
+        },
+        median,
+        median_method,
+    })
+}
+
+/// a·b for rows i0..i0+ni against j0..j0+nj, centred, exact (see the module doc): f32 GEMMs
+/// over 1024-column chunks, summed in f64.
+fn exact_gram(
+    x: &Tensor,
+    (i0, ni): (usize, usize),
+    (j0, nj): (usize, usize),
+    dims: usize,
+    same: bool,
+) -> Result<Tensor> {
+    let centred = |r0: usize, nr: usize, c0: usize, nc: usize| {
+        let mut slab = x
+            .narrow(0, r0 as i64, nr as i64)
+            .narrow(1, c0 as i64, nc as i64)
+            .to_kind(Kind::Float);
+        let _ = slab.g_sub_scalar_(128.0);
+        slab
+    };
+    let mut acc = Tensor::zeros([ni as i64, nj as i64], (Kind::Double, x.device()));
+    let mut c0 = 0;
+    while c0 < dims {
+        let nc = CHUNK.min(dims - c0);
+        let a = centred(i0, ni, c0, nc);
+        let g = if same {
+            a.matmul(&a.tr())
+        } else {
+            a.matmul(&centred(j0, nj, c0, nc).tr())
+        };
+        acc = acc
+            .f_add_(&g)
+            .map_err(Error::torch("accumulating the Gram chunks"))?;
+        c0 += nc;
+    }
+    Ok(acc)
+}
+
+/// Which squared distances the median is taken over, and the ones gathered so far.
+struct MedianPlan {
+    /// All pairs (exact median) when `None`; otherwise, per block pair, the flat indices into
+    /// that block's d² matrix of the sampled pairs.
+    sampled: Option<BTreeMap<(usize, usize), Vec<i64>>>,
+    seed: u64,
+    values: Vec<f64>,
+}
+
+impl MedianPlan {
+    fn new(n: usize, block: usize, total_pairs: u64, opts: &PairwiseOptions) -> Self {
+        if total_pairs <= opts.median_pairs as u64 {
+            return Self {
+                sampled: None,
+                seed: opts.seed,
+                values: Vec::with_capacity(total_pairs as usize),
+            };
+        }
+        // Pairs (i < j) are numbered 0..total in row-major order of the upper triangle; a
+        // uniform draw of distinct numbers is a uniform draw of distinct pairs.
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let mut by_block: BTreeMap<(usize, usize), Vec<i64>> = BTreeMap::new();
+        for k in sample(&mut rng, total_pairs as usize, opts.median_pairs) {
+            let (i, j) = unrank_pair(k as u64, n as u64);
+            let (i, j) = (i as usize, j as usize);
+            let cols = block.min(n - (j / block) * block);
+            by_block
+                .entry((i / block, j / block))
+                .or_default()
+                .push(((i % block) * cols + j % block) as i64);
+        }
+        Self {
+            sampled: Some(by_block),
+            seed: opts.seed,
+            values: Vec::with_capacity(opts.median_pairs),
+        }
+    }
+
+    fn collect(
+        &mut self,
+        bi: usize,
+        bj: usize,
+        (_, ni): (usize, usize),
+        (_, nj): (usize, usize),
+        flat: &Tensor,
+    ) -> Result<()> {
+        let picked = match &self.sampled {
+            None => {
+                let all = Vec::<f64>::try_from(flat.to_device(Device::Cpu))
+                    .map_err(Error::torch("reading distances for the median"))?;
+                if bi == bj {
+                    // Upper triangle only.
+                    (0..ni)
+                        .flat_map(|i| (i + 1..nj).map(move |j| (i, j)))
+                        .map(|(i, j)| all[i * nj + j])
+                        .collect()
+                } else {
+                    all
+                }
+            }
+            Some(plan) => match plan.get(&(bi, bj)) {
+                None => return Ok(()),
+                Some(idx) => {
+                    let idx = Tensor::from_slice(idx).to_device(flat.device());
+                    Vec::<f64>::try_from(flat.index_select(0, &idx).to_device(Device::Cpu))
+                        .map_err(Error::torch("reading sampled distances"))?
+                }
+            },
+        };
+        self.values.extend(picked);
+        Ok(())
+    }
+
+    fn finish(mut self, total_pairs: u64) -> (f64, String) {
+        self.values.sort_by(f64::total_cmp);
+        let v = &self.values;
+        let dist = |d2: f64| d2.sqrt() / 255.0;
+        let m = v.len();
+        let median = if m % 2 == 1 {
+            dist(v[m / 2])
+        } else {
+            (dist(v[m / 2 - 1]) + dist(v[m / 2])) / 2.0
+        };
+        let method = match self.sampled {
+            None => format!("exact over all {total_pairs} pairs"),
+            Some(_) => format!(
+                "over {m} distinct pairs drawn uniformly from all {total_pairs} (seed {})",
+                self.seed
+            ),
+        };
+        (median, method)
+    }
+}
+
+/// The k-th pair (i < j) of n in row-major order of the upper triangle.
+fn unrank_pair(k: u64, n: u64) -> (u64, u64) {
+    // Row i starts at S(i) = i·n − i(i+1)/2; find the last i with S(i) ≤ k. S(0) = 0 ≤ k and
+    // S(n − 1) = n(n − 1)/2 > k bracket it.
+    let start = |i: u64| i * n - i * (i + 1) / 2;
+    let (mut lo, mut hi) = (0u64, n - 1);
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if start(mid) <= k {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo, lo + 1 + (k - start(lo)))
+}
+
+fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "pairwise distances {bar:40} {pos}/{len} blocks {elapsed_precise} (eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unrank_enumerates_the_upper_triangle_in_order() {
+        for n in [2u64, 3, 7, 10] {
+            let mut k = 0;
+            for i in 0..n {
+                for j in i + 1..n {
+                    assert_eq!(unrank_pair(k, n), (i, j), "n={n} k={k}");
+                    k += 1;
+                }
+            }
+        }
+    }
+}
