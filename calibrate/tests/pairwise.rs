@@ -74,6 +74,12 @@ fn opts(block_rows: usize) -> PairwiseOptions {
 fn check(bytes: &[u8], dims: usize, block_rows: usize, what: &str) {
     let rows = ByteRows::new(bytes, dims).unwrap();
     let got = pairwise(rows, &opts(block_rows)).unwrap();
+    // Converting block by block (large data) and all at once (small data) agree exactly.
+    let per_block = PairwiseOptions {
+        whole_f32_bytes: 0,
+        ..opts(block_rows)
+    };
+    assert_eq!(pairwise(rows, &per_block).unwrap(), got, "{what}");
     let (i, j, d) = brute_force_max(bytes, dims);
     assert_eq!(
         (got.max.first, got.max.second),
