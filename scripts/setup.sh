@@ -55,7 +55,7 @@ if [ -z "$py" ]; then
 fi
 missing=$("$py" - <<'PY'
 import importlib.util
-mods = {"numpy": "numpy", "PIL": "pillow==11.3.0", "pyarrow": "pyarrow", "scipy": "scipy", "safetensors": "safetensors"}
+mods = {"numpy": "numpy", "PIL": "pillow==11.3.0", "pyarrow": "pyarrow", "scipy": "scipy", "safetensors": "safetensors", "yaml": "pyyaml"}
 print(" ".join(v for k, v in mods.items() if importlib.util.find_spec(k) is None))
 PY
 )

@@ -129,8 +129,9 @@ mod tests {
     use super::*;
     use tch::{nn::VarStore, Device};
 
-    /// A constant-per-channel input: instance norm gives 0, so the output is
-    /// γ·α·(μ_c − m)/sqrt(v + eps) + β, computable by hand.
+    /// Channel means μ = (1, 2, 6) plus a ±1 checkerboard: instance norm gives ±1/sqrt(1 + eps)
+    /// and the output is γ·(±1/sqrt(1 + eps) + α·(μ_c − m)/sqrt(v + eps)) + β with the
+    /// *unbiased* variance v of the means, computable by hand.
     #[test]
     fn channel_mean_term_uses_unbiased_variance() {
         let vs = VarStore::new(Device::Cpu);
@@ -142,20 +143,21 @@ mod tests {
             set(&n.beta, [0.0, 0.5, 0.0]);
         });
         let mu = [1.0f32, 2.0, 6.0];
-        let x = Tensor::from_slice(&mu)
-            .view([1, 3, 1, 1])
-            .expand([1, 3, 4, 4], false);
-        let out = n.forward(&x.contiguous());
+        let checker: Vec<f32> = (0..16)
+            .map(|k| if (k / 4 + k % 4) % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let x = Tensor::from_slice(&mu).view([1, 3, 1, 1])
+            + Tensor::from_slice(&checker).view([1, 1, 4, 4]);
+        let out = n.forward(&x);
         let m = 3.0f64;
         let v = ((1.0f64 - m).powi(2) + (2.0 - m).powi(2) + (6.0 - m).powi(2)) / 2.0;
-        let want = [
-            (1.0 - m) / (v + EPS).sqrt(),
-            0.5 + 2.0 * (2.0 - m) / (v + EPS).sqrt(),
-            2.0 * 3.0 * (6.0 - m) / (v + EPS).sqrt(),
-        ];
-        for (c, w) in want.iter().enumerate() {
+        let (alpha, gamma, beta) = ([1.0, 2.0, 3.0], [1.0, 1.0, 2.0], [0.0, 0.5, 0.0]);
+        // Pixel (2, 1): checkerboard −1.
+        let h = -1.0 / (1.0f64 + EPS).sqrt();
+        for c in 0..3 {
+            let want = gamma[c] * (h + alpha[c] * (mu[c] as f64 - m) / (v + EPS).sqrt()) + beta[c];
             let got = out.double_value(&[0, c as i64, 2, 1]);
-            assert!((got - w).abs() < 1e-5, "channel {c}: {got} vs {w}");
+            assert!((got - want).abs() < 1e-5, "channel {c}: {got} vs {want}");
         }
     }
 
