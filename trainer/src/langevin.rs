@@ -50,6 +50,59 @@ impl SeededNoise {
     }
 }
 
+/// One independent seeded stream per chain (row of the batch): chain `first + k` draws the same
+/// numbers whatever batch it runs in, so samples do not depend on the batch size.
+pub struct ChainNoise {
+    chains: Vec<SeededNoise>,
+}
+
+impl ChainNoise {
+    /// Streams for chains `first .. first + n` of the run seeded by `seed`.
+    pub fn new(seed: u64, first: u64, n: usize) -> Self {
+        let chains = (first..first + n as u64)
+            .map(|i| {
+                // splitmix64 of (seed, chain) so neighbouring chains get unrelated streams.
+                let mut z = seed ^ i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                SeededNoise::new(z ^ (z >> 31))
+            })
+            .collect();
+        Self { chains }
+    }
+
+    fn draw(
+        &mut self,
+        shape: &[i64],
+        device: Device,
+        f: impl Fn(&mut SeededNoise, usize) -> Vec<f32>,
+    ) -> Tensor {
+        assert_eq!(
+            shape[0] as usize,
+            self.chains.len(),
+            "one noise stream per chain"
+        );
+        let per = numel(&shape[1..]);
+        let mut v = Vec::with_capacity(per * self.chains.len());
+        for c in &mut self.chains {
+            v.extend(f(c, per));
+        }
+        Tensor::from_slice(&v).view(shape).to_device(device)
+    }
+}
+
+impl NoiseSource for ChainNoise {
+    fn uniform(&mut self, shape: &[i64], device: Device) -> Tensor {
+        self.draw(shape, device, |c, n| {
+            (0..n).map(|_| c.unit() as f32).collect()
+        })
+    }
+
+    fn normal(&mut self, shape: &[i64], device: Device) -> Tensor {
+        self.draw(shape, device, |c, n| c.normals(n))
+    }
+}
+
 fn numel(shape: &[i64]) -> usize {
     shape.iter().map(|&d| d as usize).product()
 }

@@ -2,15 +2,18 @@
 //! the config's σ list, T and ε, the authors' data transforms around it, uint8 conversion like
 //! torchvision's `save_image`, PNG grids, and the snapshot grid the trainer writes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
+use schemas::checkpoint::CheckpointMeta;
 use schemas::config::Config;
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
+use crate::checkpoint::{self, CheckpointError, Weights};
 use crate::interpolate::InterpolationNoise;
-use crate::langevin::{anneal_langevin, NoiseSource, SeededNoise};
-use crate::models::ScoreModel;
+use crate::langevin::{anneal_langevin, ChainNoise, NoiseSource, SeededNoise};
+use crate::models::{self, ModelError, ScoreModel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
@@ -18,6 +21,66 @@ pub enum SampleError {
     Settings(String),
     #[error(transparent)]
     Image(#[from] pipeline::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{}: {source}", path.display())]
+    Model {
+        path: PathBuf,
+        #[source]
+        source: ModelError,
+    },
+}
+
+/// A network loaded for sampling, with what it was trained with.
+pub struct LoadedModel {
+    /// The `.safetensors` file the weights came from.
+    pub file: PathBuf,
+    pub meta: CheckpointMeta,
+    /// The effective training config (after calibration) stored in the checkpoint.
+    pub config: Config,
+    /// The sampler settings of that config.
+    pub settings: SamplerSettings,
+    /// Whether these are the EMA weights (Technique 5).
+    pub ema: bool,
+    pub model: Box<dyn ScoreModel>,
+    /// Owns the weights; kept alive as long as `model`.
+    pub vs: VarStore,
+}
+
+/// Loads a checkpoint (a training workdir or a `.safetensors` file) for sampling: rebuilds the
+/// network from the config stored in its metadata and copies in the EMA weights (or the raw
+/// ones with `Weights::Model`, or when the run kept no EMA).
+pub fn load_model(path: &Path, which: Weights, device: Device) -> Result<LoadedModel, SampleError> {
+    let file = checkpoint::resolve(path)?;
+    let meta = checkpoint::read_meta(&file)?;
+    let config: Config = serde_json::from_value(meta.config.clone()).map_err(|e| {
+        SampleError::Settings(format!(
+            "{}: the stored training config is not valid: {e}",
+            checkpoint::meta_path(&file).display()
+        ))
+    })?;
+    let which = if config.model.ema {
+        which
+    } else {
+        Weights::Model
+    };
+    let (_, tensors) = checkpoint::load_weights(&file, which)?;
+    let vs = VarStore::new(device);
+    let model = models::build(&vs.root(), &config).map_err(|source| SampleError::Model {
+        path: file.clone(),
+        source,
+    })?;
+    checkpoint::copy_into(&vs, &tensors, false, &file.display().to_string())?;
+    let settings = SamplerSettings::from_config(&config)?;
+    Ok(LoadedModel {
+        file,
+        meta,
+        config,
+        settings,
+        ema: which == Weights::Ema,
+        model,
+        vs,
+    })
 }
 
 /// Everything Algorithm 1 needs besides the network.
@@ -153,7 +216,8 @@ pub fn sample_batch(
     settings.to_image_space(x).to_device(Device::Cpu)
 }
 
-/// `n` samples in batches of at most `batch_size` chains, one seeded stream across batches.
+/// `n` samples in batches of at most `batch_size` chains; chain i always draws from stream i of
+/// `seed`, so the result does not depend on `batch_size`.
 #[allow(clippy::too_many_arguments)]
 pub fn sample_images(
     model: &dyn ScoreModel,
@@ -164,12 +228,13 @@ pub fn sample_images(
     device: Device,
     progress: Option<&ProgressBar>,
 ) -> Tensor {
-    let mut noise = SeededNoise::new(seed);
     let batch_size = batch_size.max(1);
     let mut parts = vec![];
     let mut done = 0;
     while done < n {
         let b = batch_size.min(n - done);
+        // Per-chain streams: the samples do not depend on how chains are batched.
+        let mut noise = ChainNoise::new(seed, done as u64, b);
         parts.push(sample_batch(
             model, settings, b, &mut noise, device, progress,
         ));
@@ -293,7 +358,7 @@ mod tests {
             sigmas: st.sigmas.clone(),
         };
         let a = sample_images(&model, &st, 5, 2, 9, Device::Cpu, None);
-        let b = sample_images(&model, &st, 5, 2, 9, Device::Cpu, None);
+        let b = sample_images(&model, &st, 5, 5, 9, Device::Cpu, None);
         assert_eq!(a.size(), [5, 3, 4, 4]);
         assert!(a.equal(&b));
         assert!(a.min().double_value(&[]) >= 0.0 && a.max().double_value(&[]) <= 1.0);
