@@ -9,6 +9,8 @@
 //! [`Schedule`] ties Techniques 2 and 4 together for a given σ₁ and D; it is all that
 //! `ncsn calibrate --sigma-begin S --dims D` needs.
 
+pub mod data;
+pub mod dataset;
 pub mod error;
 pub mod normal;
 pub mod pairwise;
