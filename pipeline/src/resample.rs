@@ -14,6 +14,10 @@
 
 mod kernels;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use crate::grid::Rgb8;
 
 /// Fixed-point fraction bits of the 8-bit path (`PRECISION_BITS` = 32 − 8 − 2).
@@ -164,6 +168,26 @@ impl Coeffs {
         }
     }
 
+    /// [`Coeffs::new`] through a small per-thread cache: a dataset has few distinct sizes, the
+    /// Lanczos table costs two `sin` per tap, and each image needs every table twice (to plan
+    /// the partial decode, then to resample).
+    pub fn cached(in_size: u32, out_size: u32, filter: Filter) -> Rc<Coeffs> {
+        thread_local! {
+            static CACHE: RefCell<HashMap<(u32, u32, Filter), Rc<Coeffs>>> =
+                RefCell::new(HashMap::new());
+        }
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= 256 {
+                cache.clear();
+            }
+            cache
+                .entry((in_size, out_size, filter))
+                .or_insert_with(|| Rc::new(Coeffs::new(in_size, out_size, filter)))
+                .clone()
+        })
+    }
+
     fn taps(&self, i: usize) -> (usize, &[i32]) {
         let len = self.len[i] as usize;
         (
@@ -197,12 +221,12 @@ pub fn needed_input(
     let (x0, x1) = if in_w == out_w {
         (out.x0, out.x1)
     } else {
-        Coeffs::new(in_w, out_w, filter).span(out.x0, out.x1)
+        Coeffs::cached(in_w, out_w, filter).span(out.x0, out.x1)
     };
     let (y0, y1) = if in_h == out_h {
         (out.y0, out.y1)
     } else {
-        Coeffs::new(in_h, out_h, filter).span(out.y0, out.y1)
+        Coeffs::cached(in_h, out_h, filter).span(out.y0, out.y1)
     };
     Rect { x0, y0, x1, y1 }
 }
@@ -307,7 +331,7 @@ pub fn resize_rect(
     // Horizontal pass over the input rows the vertical pass will read, kept as uint8 like
     // Pillow's intermediate image.
     let horiz = (in_w != out_w).then(|| {
-        let c = Coeffs::new(in_w, out_w, filter);
+        let c = Coeffs::cached(in_w, out_w, filter);
         kernels::Horizontal::new(&c, out.x0 as usize, out.x1 as usize, need.x0 as usize)
     });
     let tmp_rows = need.y0..need.y1;
@@ -332,7 +356,7 @@ pub fn resize_rect(
             data: tmp,
         };
     }
-    let vert = Coeffs::new(in_h, out_h, filter);
+    let vert = Coeffs::cached(in_h, out_h, filter);
     let mut data = vec![0u8; ow * out.height() as usize * 3];
     let mut acc = vec![0i32; ow * 3];
     let tmp_rows: Vec<&[u8]> = tmp.chunks_exact(ow * 3).collect();
