@@ -28,6 +28,15 @@ impl Act {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Elu => "ELU",
+            Act::Relu => "ReLU",
+            Act::LeakyRelu => "LeakyReLU(0.2)",
+            Act::Swish => "Swish",
+        }
+    }
+
     pub fn apply(self, x: &Tensor) -> Tensor {
         match self {
             Act::Elu => x.elu(),

@@ -81,7 +81,7 @@ pub fn summarize(cfg: &Config) -> Result<Summary, ModelError> {
     }
     rows.push(Row {
         module: "normalizer".into(),
-        what: format!("{norm}InstanceNorm++, {:?}", plan.act),
+        what: format!("{norm}InstanceNorm++, {}", plan.act.name()),
         out: [ngf, size, size],
         params: count("normalizer"),
     });
@@ -123,8 +123,10 @@ impl fmt::Display for Summary {
         if let (Some(first), Some(last)) = (self.sigmas.first(), self.sigmas.last()) {
             writeln!(
                 f,
-                "noise levels: {} geometric, sigma {first} .. {last}{}",
+                "noise levels: {} geometric, sigma {} .. {}{}",
                 self.sigmas.len(),
+                *first as f32,
+                *last as f32,
                 if p.arch.conditional() {
                     " (CondInstanceNorm++ embeddings, one row per level)"
                 } else {
