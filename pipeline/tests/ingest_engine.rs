@@ -267,3 +267,45 @@ fn bad_cifar_inputs_name_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn a_fatal_source_error_leaves_no_half_written_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut src = synthetic(&[]);
+    src.splits[0].open = Box::new(|start| {
+        Ok(Box::new((start..30).map(|i| {
+            if i == 13 {
+                return Err(pipeline::Error::format(
+                    "archive.tar.gz",
+                    "unexpected end of file",
+                ));
+            }
+            Ok(Item {
+                key: format!("img{i:03}.jpg"),
+                label: None,
+                payload: Payload::Encoded(vec![1, i as u8]),
+            })
+        })))
+    });
+    let out = tmp.path().join("o");
+    let err = ingest::ingest(&src, &opts(&out, 2, Some(8)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("archive.tar.gz"), "{err}");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // Shard 0 (items 0..8) finished and is journaled; shard 1 died with item 13: no trace.
+    assert_eq!(files, ["ingest-journal.json", "train-00000.parquet"]);
+    let journal = std::fs::read_to_string(out.join("ingest-journal.json")).unwrap();
+    assert_eq!(journal.matches("\"index\"").count(), 1, "{journal}");
+    // With the input fixed, --resume finishes it to the bytes of a clean run.
+    let mut resume = opts(&out, 2, Some(8));
+    resume.resume = true;
+    ingest::ingest(&synthetic(&[]), &resume).unwrap();
+    let clean = tmp.path().join("clean");
+    ingest::ingest(&synthetic(&[]), &opts(&clean, 1, Some(8))).unwrap();
+    assert_eq!(shard_hashes(&out), shard_hashes(&clean));
+}
