@@ -150,10 +150,7 @@ pub fn latest(checkpoint_dir: &Path) -> Result<Option<Latest>> {
 
 fn read_latest(checkpoint_dir: &Path) -> Result<PathBuf> {
     let l = latest(checkpoint_dir)?.ok_or_else(|| {
-        CheckpointError::Invalid(format!(
-            "{}: no {LATEST_FILE}",
-            checkpoint_dir.display()
-        ))
+        CheckpointError::Invalid(format!("{}: no {LATEST_FILE}", checkpoint_dir.display()))
     })?;
     let file = checkpoint_dir.join(&l.file);
     if !file.is_file() {
@@ -180,7 +177,10 @@ pub fn read_tensors(tensors: &Path) -> Result<Vec<(String, Tensor)>> {
 /// Loads one copy of the weights of `path` (a workdir, or a `.safetensors` file) with its
 /// metadata, names stripped of their `model.`/`ema.` prefix so they are the authors' state_dict
 /// keys (`begin_conv.weight`, `sigmas`, ...).
-pub fn load_weights(path: &Path, which: Weights) -> Result<(CheckpointMeta, Vec<(String, Tensor)>)> {
+pub fn load_weights(
+    path: &Path,
+    which: Weights,
+) -> Result<(CheckpointMeta, Vec<(String, Tensor)>)> {
     let file = resolve(path)?;
     let meta = read_meta(&file)?;
     let prefix = which.prefix();
@@ -252,7 +252,12 @@ pub fn save(
     // on the device while the file is written.
     let cpu: Vec<(String, Tensor)> = tensors
         .iter()
-        .map(|(n, t)| (n.clone(), t.detach().to_device(tch::Device::Cpu).contiguous()))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                t.detach().to_device(tch::Device::Cpu).contiguous(),
+            )
+        })
         .collect();
     Tensor::write_safetensors(&cpu, &tmp).map_err(tch_err(&tmp))?;
     std::fs::File::open(&tmp)

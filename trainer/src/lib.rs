@@ -1,8 +1,13 @@
 //! NCSNv2 training and sampling on tch.
 pub mod checkpoint;
 pub mod doctor;
+pub mod ema;
 pub mod interpolate;
 pub mod langevin;
+pub mod loader;
 pub mod loss;
+pub mod metrics;
 pub mod models;
+pub mod optim;
 pub mod sample;
+pub mod train;
