@@ -112,8 +112,9 @@ fn lmdb_splits(input: &Path, size: u32, seed: u64) -> Result<(Vec<SplitSource>, 
     let env = lsun::open_env(input)?;
     let lmdb = |e: heed::Error| Error::format(input, format!("LMDB: {e}"));
     let n = {
-        let rtxn = env.read_txn().map_err(lmdb)?;
+        // The database handle first: it takes (and commits) a read transaction of its own.
         let db = lsun::main_db(&env, input)?;
+        let rtxn = env.read_txn().map_err(lmdb)?;
         let length = db
             .get(&rtxn, b"length")
             .map_err(lmdb)?
@@ -159,8 +160,9 @@ fn lmdb_splits(input: &Path, size: u32, seed: u64) -> Result<(Vec<SplitSource>, 
                 std::thread::spawn(move || {
                     let run = || -> Result<()> {
                         let lmdb = |e: heed::Error| Error::format(&path, format!("LMDB: {e}"));
-                        let rtxn = env.read_txn().map_err(lmdb)?;
+                        // The database handle first: it takes (and commits) a read transaction of its own.
                         let db = lsun::main_db(&env, &path)?;
+                        let rtxn = env.read_txn().map_err(lmdb)?;
                         for &i in &idx[start as usize..] {
                             let key = format!("{size}-{i:05}");
                             let payload = match db.get(&rtxn, key.as_bytes()).map_err(lmdb)? {

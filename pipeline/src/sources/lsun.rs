@@ -58,10 +58,13 @@ pub fn main_db(env: &Env, path: &Path) -> Result<heed::Database<'static, Bytes, 
 }
 
 /// Number of entries and the first (key, value) of the unnamed database.
-fn stat(env: &Env, path: &Path) -> Result<(u64, Option<(Vec<u8>, Vec<u8>)>)> {
+type Entry = (Vec<u8>, Vec<u8>);
+
+fn stat(env: &Env, path: &Path) -> Result<(u64, Option<Entry>)> {
     let lmdb = |e: heed::Error| Error::format(path, format!("LMDB: {e}"));
+    // The database handle first: it takes (and commits) a read transaction of its own.
+    let db = main_db(env, path)?;
     let rtxn = env.read_txn().map_err(lmdb)?;
-    let db = main_db(&env, path)?;
     let len = db.len(&rtxn).map_err(lmdb)?;
     let first = db
         .first(&rtxn)
@@ -83,8 +86,9 @@ pub fn stream(
     std::thread::spawn(move || {
         let run = || -> Result<()> {
             let lmdb = |e: heed::Error| Error::format(&path, format!("LMDB: {e}"));
-            let rtxn = env.read_txn().map_err(lmdb)?;
+            // The database handle first: it takes (and commits) a read transaction of its own.
             let db = main_db(&env, &path)?;
+            let rtxn = env.read_txn().map_err(lmdb)?;
             let mut skip = start;
             for kv in db.iter(&rtxn).map_err(lmdb)? {
                 let (k, v) = kv.map_err(lmdb)?;
