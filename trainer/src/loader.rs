@@ -67,7 +67,8 @@ impl Batch {
 
 /// uint8 NHWC → float32 NCHW in [0, 1], on the tensor's own device.
 pub fn pixels_to_float(pixels: &Tensor) -> Tensor {
-    pixels.permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0
+    // Contiguous NCHW: the loss and the model view it as [B, -1].
+    (pixels.permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0).contiguous()
 }
 
 /// A running stream of batches over one split, epoch after epoch.

@@ -165,6 +165,8 @@ pub fn train_with(
     std::fs::create_dir_all(&ckpt_dir).map_err(io_err(&ckpt_dir))?;
 
     // The network, its EMA twin (Technique 5) and Adam.
+    // The initial weights are a function of the seed too (a resumed run overwrites them).
+    tch::manual_seed((loader::mix(opts.seed) >> 1) as i64);
     let vs = VarStore::new(device);
     let model = factory(&vs.root(), cfg)?;
     let ema_vs = VarStore::new(device);
