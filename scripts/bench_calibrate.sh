@@ -12,8 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-cargo build --release --locked -p calibrate --example bench_pairwise
-bin="${CARGO_TARGET_DIR:-target}/release/examples/bench_pairwise"
+# The dev profile (dependencies at opt-level 2) is what BENCHMARKS.md's numbers used: the hot
+# path is libtorch's GEMMs either way. PROFILE=release for an optimised build of our code.
+profile="${PROFILE:-dev}"
+cargo build --locked --profile "$profile" -p calibrate --example bench_pairwise
+dir="$profile"; [ "$profile" = dev ] && dir=debug
+bin="${CARGO_TARGET_DIR:-target}/$dir/examples/bench_pairwise"
 
 run() {
     echo "== N=$1 D=$2 block=${3:-1024} $(date -u +%FT%TZ) on $(nproc) CPU(s)"
