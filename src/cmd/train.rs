@@ -1,10 +1,160 @@
-//! `ncsn train` (issue #5 is building it).
+//! `ncsn train`: NCSNv2 on ingested shards (paper §3.3, §5, App. B; SPEC §6).
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use schemas::calibration::Calibration;
+use schemas::config::Config;
+use schemas::JsonDocument;
+use trainer::train::{train, TrainOptions};
 
 use super::Global;
 
+/// Train a score network with denoising score matching (Eq. 2), Adam and an EMA of the weights
+/// (Technique 5), streaming the shards of `ncsn ingest`.
+///
+/// Writes into --workdir: config.yml (the effective config), checkpoints/ (model, EMA, Adam
+/// state, data cursor; every `training.snapshot_freq` steps and at exit, Ctrl-C included),
+/// metrics.jsonl, loss.png and samples/step_N.png (EMA samples at each snapshot).
+/// `--resume` continues from the latest checkpoint exactly where it stopped.
+///
+/// Example: ncsn train --config configs/cifar10.yml --data shards/cifar10
+///          --calibration cifar10.json --workdir runs/cifar10 --device cuda
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Training config in the authors' YAML layout (see configs/*.yml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Directory written by `ncsn ingest` (manifest.json + shards); trains on its `train`
+    /// split and reports the test loss on its `test` split when there is one.
+    #[arg(long)]
+    data: PathBuf,
+    /// calibration.json from `ncsn calibrate`: its sigma_begin, sigma_end, num_classes (L),
+    /// n_steps_each (T) and step_lr (epsilon) override the config's.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    /// Where checkpoints, metrics and samples go.
+    #[arg(long)]
+    workdir: PathBuf,
+    /// Continue from the latest checkpoint in --workdir (same config, data and seed).
+    #[arg(long)]
+    resume: bool,
+    /// `cpu`, `cuda` (the first GPU) or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of every random draw (data order, flips, noise levels, noise).
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Override training.n_iters (total optimiser steps).
+    #[arg(long)]
+    n_iters: Option<u64>,
+    /// Override training.snapshot_freq (steps between checkpoints, test loss and samples).
+    #[arg(long)]
+    snapshot_freq: Option<u64>,
+    /// Override training.batch_size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Rows in the loader's shuffle buffer; bounds its memory (rows x H x W x 3 bytes).
+    #[arg(long, default_value_t = 10_000)]
+    shuffle_buffer: usize,
+    /// Batches the loader threads assemble ahead of the device.
+    #[arg(long, default_value_t = 4)]
+    prefetch: usize,
+    /// Keep only the newest K checkpoints (0 keeps all).
+    #[arg(long, default_value_t = 0)]
+    keep_checkpoints: usize,
+    /// Samples in each snapshot grid (0: none, whatever training.snapshot_sampling says).
+    #[arg(long, default_value_t = 36)]
+    snapshot_samples: usize,
+    /// Write a metrics line every N steps.
+    #[arg(long, default_value_t = 1)]
+    log_every: u64,
+    /// Draw WORKDIR/loss.png (train loss and test loss against the step) at each snapshot
+    /// and at the end.
+    #[arg(long)]
+    loss_plot: bool,
+    /// Torch intra-op threads on CPU (0: libtorch's default).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
+}
 
-pub fn run(_args: Args, _global: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("`ncsn train` is not available in this build yet")
+/// `cpu`, `cuda`, `cuda:N`.
+fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
+    let d = match s {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => tch::Device::Cuda(0),
+        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => tch::Device::Cuda(n),
+            _ => anyhow::bail!("--device {s:?}: expected cpu, cuda or cuda:N"),
+        },
+    };
+    if let tch::Device::Cuda(n) = d {
+        let have = tch::Cuda::device_count() as usize;
+        anyhow::ensure!(
+            n < have,
+            "--device {s}: {have} CUDA device(s) visible (see `ncsn doctor`)"
+        );
+    }
+    Ok(d)
+}
+
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let mut cfg = Config::read(&args.config)?;
+    if let Some(path) = &args.calibration {
+        cfg.apply_calibration(&Calibration::read(path)?);
+    }
+    if let Some(n) = args.n_iters {
+        cfg.training.n_iters = n;
+    }
+    if let Some(k) = args.snapshot_freq {
+        cfg.training.snapshot_freq = k;
+    }
+    if let Some(b) = args.batch_size {
+        cfg.training.batch_size = b;
+    }
+    if args.threads > 0 {
+        tch::set_num_threads(args.threads);
+    }
+    let device = parse_device(&args.device)?;
+
+    // Ctrl-C: finish the step in flight, write a checkpoint, then stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    trainer::train::stop_on_ctrl_c(stop.clone()).context("installing the Ctrl-C handler")?;
+
+    let mut opts = TrainOptions::new(&args.data, &args.workdir);
+    opts.resume = args.resume;
+    opts.device = device;
+    opts.seed = args.seed;
+    opts.shuffle_buffer = args.shuffle_buffer;
+    opts.prefetch = args.prefetch;
+    opts.keep_checkpoints = args.keep_checkpoints;
+    opts.loss_plot = args.loss_plot;
+    opts.snapshot_samples = args.snapshot_samples;
+    opts.progress = global.progress();
+    opts.log_every = args.log_every;
+
+    let s = train(&cfg, &opts, &stop)
+        .with_context(|| format!("training into {}", args.workdir.display()))?;
+    let ckpt = s
+        .checkpoint
+        .as_ref()
+        .map_or("none".to_string(), |p| p.display().to_string());
+    println!(
+        "step {}: last loss {}, {:.2} steps/s, {:.1}% of step time waiting for data; checkpoint {ckpt}",
+        s.step,
+        s.losses.last().map_or("-".into(), |l| format!("{:.5}", l.1)),
+        s.steps_per_second,
+        100.0 * s.data_wait_fraction,
+    );
+    if s.interrupted {
+        eprintln!(
+            "stopped by Ctrl-C at step {}; continue with the same command plus --resume",
+            s.step
+        );
+        std::process::exit(130);
+    }
+    Ok(())
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Training throughput: ncsn's training loop (trainer/examples/bench_train.rs: loader, DSM loss,
+# Adam, EMA) against the same network and step in PyTorch (scripts/bench/train_reference.py),
+# in the same run, on the same machine. Results go to BENCHMARKS.md "## Training" by hand.
+#
+#   scripts/bench_train.sh            CPU: CIFAR-10 config at batch 8, CelebA 64 at batch 4, 2 threads
+#   scripts/bench_train.sh --gpu      also the H100 settings (batch 128/128/32, fp32, TF32, bf16,
+#                                     channels-last) for the PyTorch reference and ncsn fp32
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${NCSN_PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || { echo "no Python at $PY: run scripts/setup.sh" >&2; exit 1; }
+STEPS=${STEPS:-10}
+WARMUP=${WARMUP:-2}
+export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
+
+cargo build --release -p trainer --example bench_train
+BIN=${CARGO_TARGET_DIR:-target}/release/examples/bench_train
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+cpu() { # config batch size L sigma1 adam_eps
+  "$BIN" "configs/$1.yml" "$2" "$STEPS" "$WARMUP" 2 cpu
+  "$PY" scripts/bench/train_reference.py --size "$3" --batch "$2" --ngf 128 --num-classes "$4" \
+      --sigma-begin "$5" --adam-eps "$6" --steps "$STEPS" --warmup "$WARMUP" --threads 2
+}
+cpu cifar10 8 32 232 50 1e-8
+cpu celeba 4 64 500 90 1e-8
+
+if [ "${1:-}" = "--gpu" ]; then
+  gpu() { # config batch size arch L sigma1 adam_eps
+    "$BIN" "configs/$1.yml" "$2" "$STEPS" "$WARMUP" 16 cuda
+    for flags in "" "--tf32" "--bf16" "--tf32 --channels-last" "--bf16 --channels-last"; do
+      # shellcheck disable=SC2086
+      "$PY" scripts/bench/train_reference.py --device cuda --arch "$4" --size "$3" --batch "$2" \
+          --ngf 128 --num-classes "$5" --sigma-begin "$6" --adam-eps "$7" --steps "$STEPS" \
+          --warmup "$WARMUP" $flags
+    done
+  }
+  gpu cifar10 128 32 ncsnv2 232 50 1e-8
+  gpu celeba 128 64 ncsnv2 500 90 1e-8
+  gpu church_outdoor 32 96 ncsnv2_deeper 788 140 1e-8
+  gpu ffhq 32 256 ncsnv2_deepest 2311 348 1e-3
+fi
