@@ -1,0 +1,220 @@
+//! End-to-end `ncsn train`: calibration overrides, checkpoints, metrics, loss plot, snapshot
+//! samples, --resume, and clear errors for a resolution mismatch and a NaN loss.
+
+use std::path::Path;
+use std::process::Command;
+
+use pipeline::shards::{Row, ShardWriter};
+use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
+use schemas::shard::ShardInfo;
+use schemas::JsonDocument;
+
+fn ncsn() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ncsn"))
+}
+
+/// An ingested-looking directory of 8×8 images: `train` (24 rows, 2 shards) and `test` (8).
+fn dataset(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut m = Manifest::new("test", "generated", "none", 8, 8);
+    for (split, n, shards) in [("train", 24u64, 2u64), ("test", 8, 1)] {
+        let info = ShardInfo {
+            height: 8,
+            width: 8,
+            channels: 3,
+            dataset: "test".into(),
+            split: split.into(),
+            recipe: "none".into(),
+        };
+        let mut sm = SplitManifest::default();
+        for s in 0..shards {
+            let per = n / shards;
+            let path = dir.join(format!("{split}-{s:05}.parquet"));
+            let mut w = ShardWriter::create(&path, &info, s * per, 64).unwrap();
+            let rows: Vec<Row> = (s * per..(s + 1) * per)
+                .map(|i| Row {
+                    id: i,
+                    key: format!("{i}"),
+                    label: None,
+                    pixels: (0..192).map(|j| ((i * 31 + j * 5) % 256) as u8).collect(),
+                })
+                .collect();
+            w.write(&rows).unwrap();
+            let e = w.finish().unwrap();
+            sm.count += e.rows;
+            sm.shards.push(e);
+        }
+        m.splits.insert(split.into(), sm);
+    }
+    m.write_atomic(&dir.join(MANIFEST_FILE)).unwrap();
+}
+
+fn config(dir: &Path, image_size: u32) -> std::path::PathBuf {
+    let p = dir.join(format!("tiny{image_size}.yml"));
+    std::fs::write(
+        &p,
+        format!(
+            r#"
+training: {{batch_size: 4, n_iters: 6, snapshot_freq: 3, snapshot_sampling: true}}
+sampling: {{batch_size: 4, step_lr: 0.00001, n_steps_each: 2}}
+data: {{dataset: "TEST", image_size: {image_size}, channels: 3}}
+model: {{sigma_begin: 10, num_classes: 5, sigma_end: 0.01, normalization: InstanceNorm++, nonlinearity: elu, ngf: 4}}
+optim: {{optimizer: Adam, lr: 0.001}}
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn calibration(dir: &Path, sigma_begin: f64, num_classes: usize) -> std::path::PathBuf {
+    let p = dir.join(format!("cal{num_classes}.json"));
+    let c = serde_json::json!({
+        "schema_version": schemas::SCHEMA_VERSION, "sigma_begin": sigma_begin, "sigma_end": 0.01,
+        "num_classes": num_classes, "n_steps_each": 3, "step_lr": 2e-5, "gamma": 1.5,
+        "overlap": 0.5, "dims": 192, "eq4_value": 1.0
+    });
+    std::fs::write(&p, c.to_string()).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = ncsn().args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn trains_checkpoints_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, work) = (tmp.path().join("data"), tmp.path().join("run"));
+    dataset(&data);
+    let cfg = config(tmp.path(), 8);
+    let cal = calibration(tmp.path(), 12.0, 7);
+    let s = |p: &Path| p.display().to_string();
+    let base = [
+        "train",
+        "--config",
+        &s(&cfg),
+        "--data",
+        &s(&data),
+        "--calibration",
+        &s(&cal),
+        "--workdir",
+        &s(&work),
+        "--snapshot-samples",
+        "4",
+        "--loss-plot",
+    ];
+    let (ok, out, err) = run(&base);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("step 6"), "{out}");
+
+    // The effective config carries the calibration's values.
+    let eff = schemas::config::Config::read(&work.join("config.yml")).unwrap();
+    assert_eq!((eff.model.sigma_begin, eff.model.num_classes), (12.0, 7));
+    assert_eq!((eff.sampling.n_steps_each, eff.sampling.step_lr), (3, 2e-5));
+
+    let latest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.join("checkpoints/latest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(latest["step"], 6);
+    assert!(work.join("checkpoints/ckpt_00000003.safetensors").is_file());
+    assert!(work.join("checkpoints/ckpt_00000006.json").is_file());
+    assert!(work.join("samples/step_00000003.png").is_file());
+    assert!(work.join("samples/step_00000006.png").is_file());
+    assert!(work.join("loss.png").is_file());
+
+    let records = trainer::metrics::read(&work.join("metrics.jsonl")).unwrap();
+    let train: Vec<_> = records.iter().filter(|r| r.loss.is_some()).collect();
+    assert_eq!(
+        train.iter().map(|r| r.step).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    assert!(train
+        .iter()
+        .all(|r| r.data_wait.is_some_and(|w| (0.0..=1.0).contains(&w))));
+    let tests: Vec<u64> = records
+        .iter()
+        .filter(|r| r.test_loss.is_some())
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(tests, [3, 6], "test loss at each snapshot");
+
+    // Resume to step 8.
+    let mut resumed: Vec<&str> = base.to_vec();
+    resumed.extend(["--resume", "--n-iters", "8"]);
+    let (ok, out, err) = run(&resumed);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("step 8"), "{out}");
+    let steps: Vec<u64> = trainer::metrics::read(&work.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|r| r.loss.is_some())
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
+}
+
+#[test]
+fn resolution_mismatch_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let cfg = config(tmp.path(), 16);
+    let s = |p: &Path| p.display().to_string();
+    let (ok, _, err) = run(&[
+        "train",
+        "--config",
+        &s(&cfg),
+        "--data",
+        &s(&data),
+        "--workdir",
+        &s(&tmp.path().join("w")),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("image_size") && err.contains("8×8×3") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_nan_loss_stops_with_step_and_sigma_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let cfg = config(tmp.path(), 8);
+    // σ₁ = 1e38: x + σz overflows float32 inside the network, the loss is not finite.
+    let cal = calibration(tmp.path(), 1e38, 2);
+    let work = tmp.path().join("w");
+    let s = |p: &Path| p.display().to_string();
+    let (ok, _, err) = run(&[
+        "train",
+        "--config",
+        &s(&cfg),
+        "--data",
+        &s(&data),
+        "--calibration",
+        &s(&cal),
+        "--workdir",
+        &s(&work),
+        "--n-iters",
+        "50",
+        "--snapshot-freq",
+        "1000",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("step ") && err.contains("σ index 0") && err.contains("1.0000e38"),
+        "{err}"
+    );
+    assert!(
+        !work.join("checkpoints/latest.json").exists(),
+        "nothing is saved from a diverged run"
+    );
+}
