@@ -108,7 +108,14 @@ fn forward_matches_per_layer_and_score() {
     let (x, y) = (&io["x"], &io["y"]);
     assert!(x.equal(&(io["x_u8"].to_kind(Kind::Float) / 255.0)));
 
-    // Layer by layer first, each from the reference's own input, to localise a mismatch.
+    // Layer by layer first (every top-level module's output), to localise a mismatch.
+    let trace = tch::no_grad(|| net.trace(x, y));
+    assert_eq!(trace.len(), 15);
+    for (name, t) in &trace {
+        let want = &inter[&format!("out.{name}")];
+        let r = rel(t, want);
+        assert!(r < 1e-5, "{name}: relative error {r:e} against out.{name}");
+    }
     let s = tch::no_grad(|| net.forward(x, y));
     let unscaled = tch::no_grad(|| net.unscaled(x, y));
     let r = rel(&unscaled, &inter["out.end_conv"]);
@@ -122,6 +129,7 @@ fn forward_matches_per_layer_and_score() {
         let (a, b) = (s.get(i), s_ref.get(i));
         let err = (&a - &b).abs().max().double_value(&[]);
         let scale = b.abs().max().double_value(&[]);
+        eprintln!("sample {i}: max |Δs| = {err:e}, max|s| = {scale}");
         assert!(
             err <= 1e-4 * scale,
             "sample {i}: max |Δs| {err:e} > 1e-4 · max|s| = {:e}",
@@ -137,8 +145,9 @@ fn dsm_loss_matches() {
     let sigmas = vs.variables()["sigmas"].shallow_clone();
     let (loss, per_sample) =
         tch::no_grad(|| dsm_loss(&net, &io["x"], &io["y"], &io["z"], &sigmas, 2.0));
-    let want = 1895.246_582_031_25;
+    let want = 1895.24658203125;
     let got = loss.double_value(&[]);
+    eprintln!("loss {got} (authors' {want})");
     assert!(
         ((got - want) / want).abs() <= 1e-5,
         "loss {got} vs the authors' {want}"
@@ -179,6 +188,10 @@ fn one_training_step_matches_gradients_and_adam() {
         checked += 1;
     }
     assert_eq!(checked, 153);
+    eprintln!(
+        "largest relative gradient error: {:e} ({})",
+        worst.0, worst.1
+    );
     assert!(
         worst.0 <= 1e-4,
         "gradient of {} off by {:e} relative",

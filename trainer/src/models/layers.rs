@@ -269,7 +269,7 @@ impl RcuBlock {
                 }
                 x = conv.forward(&self.act.apply(&x));
             }
-            x = x + residual;
+            x += residual;
         }
         x
     }

@@ -75,6 +75,8 @@ pub struct RefineNet {
     res: Vec<Vec<ResidualBlock>>,
     /// In decoder order: `refine1` (deepest) first.
     refines: Vec<RefineBlock>,
+    res_names: Vec<&'static str>,
+    refine_names: Vec<&'static str>,
     normalizer: Norm,
     end_conv: Conv2d,
     act: Act,
@@ -116,6 +118,8 @@ pub fn refine_net(p: &Path, plan: &Plan, sigmas: Tensor) -> RefineNet {
         begin_conv,
         res,
         refines,
+        res_names: plan.stages.iter().map(|s| s.res_name).collect(),
+        refine_names: plan.stages.iter().rev().map(|s| s.refine_name).collect(),
         normalizer,
         end_conv,
         act,
@@ -128,32 +132,53 @@ pub fn refine_net(p: &Path, plan: &Plan, sigmas: Tensor) -> RefineNet {
 impl RefineNet {
     /// The network output before the division by σ_y (the authors' `end_conv` output).
     pub fn unscaled(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        self.run(x, y, &mut |_, _| {})
+    }
+
+    /// The output of every top-level module, named like the authors' modules (`begin_conv`,
+    /// `res2.0`, `refine1`, `normalizer`, `end_conv`): to localise a parity mismatch.
+    pub fn trace(&self, x: &Tensor, y: &Tensor) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        let _ = self.run(x, y, &mut |name, t| out.push((name, t.shallow_clone())));
+        out
+    }
+
+    fn run(&self, x: &Tensor, y: &Tensor, seen: &mut dyn FnMut(String, &Tensor)) -> Tensor {
         let h = if self.map_input {
             x * 2.0 - 1.0
         } else {
             x.shallow_clone()
         };
         let mut out = self.begin_conv.forward(&h);
+        seen("begin_conv".into(), &out);
         let mut layers = Vec::with_capacity(self.res.len());
-        for stage in &self.res {
-            for block in stage {
+        for (stage, name) in self.res.iter().zip(&self.res_names) {
+            for (i, block) in stage.iter().enumerate() {
                 out = block.forward(&out, y);
+                seen(format!("{name}.{i}"), &out);
             }
             layers.push(out.shallow_clone());
         }
         let mut refined: Option<Tensor> = None;
-        for (refine, layer) in self.refines.iter().zip(layers.iter().rev()) {
+        let decoder = self.refines.iter().zip(&self.refine_names);
+        for ((refine, name), layer) in decoder.zip(layers.iter().rev()) {
             let size = layer.size();
             let shape = [size[2], size[3]];
             let xs = match refined.take() {
                 None => vec![layer.shallow_clone()],
                 Some(r) => vec![layer.shallow_clone(), r],
             };
-            refined = Some(refine.forward(&xs, y, shape));
+            let r = refine.forward(&xs, y, shape);
+            seen(name.to_string(), &r);
+            refined = Some(r);
         }
-        let out = refined.expect("a plan has at least one stage");
-        let out = self.act.apply(&self.normalizer.forward(&out, y));
-        self.end_conv.forward(&out)
+        let out = self
+            .normalizer
+            .forward(&refined.expect("a plan has at least one stage"), y);
+        seen("normalizer".into(), &out);
+        let out = self.end_conv.forward(&self.act.apply(&out));
+        seen("end_conv".into(), &out);
+        out
     }
 }
 
