@@ -91,6 +91,7 @@ pub struct ByteRows<'a> {
 
 impl<'a> ByteRows<'a> {
     pub fn new(bytes: &'a [u8], dims: usize) -> Result<Self> {
+        #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; MSRV is 1.85
         if dims == 0 || bytes.len() % dims != 0 {
             return Err(Error::Invalid(format!(
                 "{} bytes are not a whole number of {dims}-byte images",
