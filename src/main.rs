@@ -51,8 +51,25 @@ fn main() {
         Command::Synth(a) => cmd::synth::run(a, &global),
     };
     if let Err(err) = result {
-        // One line: the cause chain joined, so scripts and people see what and where.
-        eprintln!("error: {err:#}");
+        eprintln!("error: {}", one_line(&err));
         std::process::exit(1);
     }
+}
+
+/// The cause chain joined into one line, so scripts and people see what and where. Library
+/// errors often already print their source (`file: No such file`), so a cause whose text the
+/// line already ends with is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }

@@ -5,12 +5,18 @@
 mod train_support;
 
 use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
 
 use trainer::checkpoint::{self, Weights};
 use trainer::train::{train, TrainOptions};
 
+/// Training seeds and draws from torch's process-global generator (one run per process in the
+/// binary), so the tests of this file, which share a process, must not train at the same time.
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
 #[test]
 fn twenty_steps_equal_ten_plus_resume_plus_ten() {
+    let _serial = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // 37 rows over 3 shards with batch 4: epochs end mid-way (a partial batch of 1) so the
@@ -80,6 +86,7 @@ fn twenty_steps_equal_ten_plus_resume_plus_ten() {
 
 #[test]
 fn resume_without_checkpoint_and_fresh_run_over_checkpoints_are_refused() {
+    let _serial = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     train_support::write_dataset(&data, 8, 8, 1, 0);

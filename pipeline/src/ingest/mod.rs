@@ -567,7 +567,7 @@ mod tests {
 
     #[test]
     fn shard_size_default() {
-        assert_eq!(default_shard_rows(3072), 86016);
+        assert_eq!(default_shard_rows(3072), 87040); // 256 MiB / 3072 B = 87 381, down to a multiple of 1024
         assert_eq!(default_shard_rows(1024 * 1024 * 3), 85);
     }
 }
