@@ -173,7 +173,7 @@ pub fn write_cifar10_bin(
             let label = (i % 10) as u8;
             bytes.extend(cifar_record(label, &procedural_image(label, opts.seed, i)));
             done += 1;
-            if done % 256 == 0 {
+            if done.is_multiple_of(256) {
                 progress(done);
             }
         }

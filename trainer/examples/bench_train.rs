@@ -100,9 +100,11 @@ fn write_random_dataset(dir: &std::path::Path, size: u32, n: u64) {
     w.write(&rows).expect("write");
     let e = w.finish().expect("finish");
     let mut m = Manifest::new("bench", "random", "none", size, size);
-    let mut sm = SplitManifest::default();
-    sm.count = e.rows;
-    sm.shards.push(e);
+    let sm = SplitManifest {
+        count: e.rows,
+        shards: vec![e],
+        rejected: vec![],
+    };
     m.splits.insert("train".into(), sm);
     m.write_atomic(&dir.join(MANIFEST_FILE)).expect("manifest");
 }

@@ -148,7 +148,7 @@ fn draw_noise(seed: u64, step: u64, x: &Tensor, num_sigmas: i64) -> (Tensor, Ten
 
 /// Seed for everything the snapshots draw (test-loss noise, sample grids): fixed per run so
 /// snapshots are comparable over training (App. C.5.1).
-const SNAPSHOT_STREAM: u64 = 0x5EED_0F_7E57;
+const SNAPSHOT_STREAM: u64 = 0x005E_ED0F_7E57;
 
 pub fn train_with(
     cfg: &Config,
@@ -319,7 +319,7 @@ pub fn train_with(
         busy += t0.elapsed();
         waited += data.wait - wait0;
 
-        if step % opts.log_every.max(1) == 0 || step == n_iters {
+        if step.is_multiple_of(opts.log_every.max(1)) || step == n_iters {
             let used = sigmas.index_select(0, &y);
             let window = window_t0.elapsed().as_secs_f64().max(1e-9);
             log.write(&Record {
@@ -342,7 +342,7 @@ pub fn train_with(
             bar.set_message(format!("loss {loss_value:.4}"));
         }
         // 6. Snapshot: checkpoint, test loss of the EMA model, samples from it.
-        if step % cfg.training.snapshot_freq.max(1) == 0 && step < n_iters {
+        if step.is_multiple_of(cfg.training.snapshot_freq.max(1)) && step < n_iters {
             last_ckpt = Some(ctx.save(step, &cursor, &vs, &ema_vs, &adam)?);
             ctx.evaluate(step, ema_model.as_ref(), &mut log, started, &metrics_path)?;
         }
