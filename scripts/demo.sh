@@ -8,7 +8,7 @@
 # Results: demo-out/samples.png (sample grid), demo-out/loss.png (loss curve), and everything
 # in between under demo-out/. Re-running starts from scratch.
 #
-# Knobs (environment): DEMO_OUT (default demo-out), DEMO_STEPS (training steps, 600),
+# Knobs (environment): DEMO_OUT (default demo-out), DEMO_STEPS (training steps, 400),
 # DEMO_TRAIN (synthetic training images, 5000), DEMO_THREADS (torch CPU threads, 0 = all),
 # DEMO_DEVICE (cpu, cuda, cuda:N; default cpu), DEMO_PROFILE (dev or release; default dev,
 # whose dependencies are already optimised).
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${DEMO_OUT:-demo-out}
-steps=${DEMO_STEPS:-600}
+steps=${DEMO_STEPS:-400}
 n_train=${DEMO_TRAIN:-5000}
 threads=${DEMO_THREADS:-0}
 device=${DEMO_DEVICE:-cpu}
