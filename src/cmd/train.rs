@@ -81,26 +81,6 @@ pub struct Args {
     threads: i32,
 }
 
-/// `cpu`, `cuda`, `cuda:N`.
-fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
-    let d = match s {
-        "cpu" => tch::Device::Cpu,
-        "cuda" => tch::Device::Cuda(0),
-        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => tch::Device::Cuda(n),
-            _ => anyhow::bail!("--device {s:?}: expected cpu, cuda or cuda:N"),
-        },
-    };
-    if let tch::Device::Cuda(n) = d {
-        let have = tch::Cuda::device_count() as usize;
-        anyhow::ensure!(
-            n < have,
-            "--device {s}: {have} CUDA device(s) visible (see `ncsn doctor`)"
-        );
-    }
-    Ok(d)
-}
-
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let mut cfg = Config::read(&args.config)?;
     if let Some(path) = &args.calibration {
@@ -118,7 +98,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
     }
-    let device = parse_device(&args.device)?;
+    let device = trainer::doctor::parse_device(&args.device).map_err(anyhow::Error::msg)?;
 
     // Ctrl-C: finish the step in flight, write a checkpoint, then stop.
     let stop = Arc::new(AtomicBool::new(false));

@@ -133,3 +133,42 @@ pub fn smoke_matmul(device: Device) -> Result<Duration, tch::TchError> {
     }
     Ok(took)
 }
+
+/// Parses `--device`: `cpu`, `cuda` or `cuda:N`, refusing a GPU index that is not visible.
+pub fn parse_device(s: &str) -> Result<Device, String> {
+    let d = match s {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::Cuda(n),
+            _ => return Err(format!("--device {s:?}: expected cpu, cuda or cuda:N")),
+        },
+    };
+    if let Device::Cuda(n) = d {
+        let have = tch::Cuda::device_count() as usize;
+        if n >= have {
+            return Err(format!(
+                "--device {s}: {have} CUDA device(s) visible (see `ncsn doctor`)"
+            ));
+        }
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names() {
+        assert_eq!(parse_device("cpu"), Ok(Device::Cpu));
+        assert!(parse_device("gpu")
+            .unwrap_err()
+            .contains("expected cpu, cuda or cuda:N"));
+        // No GPU index past the visible count is accepted (none are visible on CI).
+        let too_far = format!("cuda:{}", tch::Cuda::device_count());
+        assert!(parse_device(&too_far)
+            .unwrap_err()
+            .contains("CUDA device(s) visible"));
+    }
+}
