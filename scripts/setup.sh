@@ -48,9 +48,17 @@ else
   done
 fi
 if [ -z "$py" ]; then
+  # The wheels are 2.7 GB and unpack to 4.6 GB; a debug build of the workspace adds ~6 GB. Say so
+  # up front instead of dying inside pip with ENOSPC. No pip cache: it would be a third copy.
+  need_gb=8
+  free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+  if [ "${free_gb:-0}" -lt "$need_gb" ]; then
+    log "only ${free_gb} GB free on $(df -P . | awk 'NR==2 {print $6}'): torch + the build need ~${need_gb} GB"
+    exit 1
+  fi
   log "installing torch==$TORCH_VERSION into .venv (CUDA wheels are needed even on CPU; ~2.7 GB)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  .venv/bin/python -m pip install -q --no-cache-dir --disable-pip-version-check "torch==$TORCH_VERSION"
   py=.venv/bin/python
 fi
 missing=$("$py" - <<'PY'
@@ -61,7 +69,7 @@ PY
 )
 if [ -n "$missing" ]; then
   log "installing reference tools: $missing"
-  "$py" -m pip install -q --disable-pip-version-check $missing
+  "$py" -m pip install -q --no-cache-dir --disable-pip-version-check $missing
 fi
 
 # --- libtorch layout for torch-sys ---------------------------------------------------------
