@@ -170,6 +170,8 @@ def main():
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--bf16", action="store_true", help="autocast the forward/backward to bfloat16")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--phases", action="store_true",
+                    help="CPU: time forward, backward, Adam and EMA separately (trainer/examples/profile_step.rs)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -203,6 +205,9 @@ def main():
                 ema[n].copy_((1.0 - 0.999) * p + 0.999 * ema[n])
         return loss
 
+    if a.phases:
+        print(json.dumps(phases(model, opt, ema, x_u8, a)))
+        return
     for _ in range(a.warmup):
         step().item()
     if dev.type == "cuda":
@@ -218,6 +223,35 @@ def main():
                       "ngf": a.ngf, "params": params, "device": a.device, "threads": a.threads, "tf32": a.tf32,
                       "bf16": a.bf16, "channels_last": a.channels_last, "steps": a.steps,
                       "steps_per_s": a.steps / dt}))
+
+
+def phases(model, opt, ema, x_u8, a):
+    """Mean milliseconds per phase of a CPU step, the split profile_step.rs prints."""
+    t = [0.0] * 4
+    for i in range(a.warmup + a.steps):
+        x = x_u8.permute(0, 3, 1, 2).float().div(255).contiguous()
+        y = torch.randint(0, a.num_classes, (a.batch,))
+        sig = model.sigmas[y].view(-1, 1, 1, 1)
+        z = torch.randn_like(x)
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        s = model(x + sig * z, y)
+        loss = (0.5 * ((s - (-z / sig)) ** 2).flatten(1).sum(-1) * sig.flatten() ** 2).mean()
+        loss.item()
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                ema[n].copy_((1.0 - 0.999) * p + 0.999 * ema[n])
+        t4 = time.perf_counter()
+        if i >= a.warmup:
+            for k, d in enumerate([t1 - t0, t2 - t1, t3 - t2, t4 - t3]):
+                t[k] += d * 1e3 / a.steps
+    return {"impl": "pytorch", "forward_ms": t[0], "backward_ms": t[1], "adam_ms": t[2], "ema_ms": t[3],
+            "total_ms": sum(t)}
 
 
 if __name__ == "__main__":
