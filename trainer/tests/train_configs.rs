@@ -19,7 +19,7 @@ fn every_shipped_config_parses_and_plans() {
             trainer::models::plan(&c).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             assert_eq!(
                 c.optim.lr,
-                if p.ends_with("demo.yml") { 5e-4 } else { 1e-4 },
+                if p.ends_with("demo.yml") { 2e-3 } else { 1e-4 },
                 "{}",
                 p.display()
             );
