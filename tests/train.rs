@@ -1,5 +1,5 @@
 //! End-to-end `ncsn train`: calibration overrides, checkpoints, metrics, loss plot, snapshot
-//! samples, --resume, and clear errors for a resolution mismatch and a NaN loss.
+//! samples, --resume, Ctrl-C, and clear errors for a resolution mismatch and a NaN loss.
 
 use std::path::Path;
 use std::process::Command;
@@ -217,4 +217,92 @@ fn a_nan_loss_stops_with_step_and_sigma_named() {
         !work.join("checkpoints/latest.json").exists(),
         "nothing is saved from a diverged run"
     );
+}
+
+/// Ctrl-C (SIGINT) mid-run: the step in flight finishes, a checkpoint of exactly that step is
+/// written and named in latest.json, the exit status is 130 with a hint to `--resume`, and
+/// resuming reaches the end with every step logged once.
+#[test]
+fn ctrl_c_checkpoints_the_current_step_and_resume_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, work) = (tmp.path().join("data"), tmp.path().join("run"));
+    dataset(&data);
+    let cfg = config(tmp.path(), 8);
+    let s = |p: &Path| p.display().to_string();
+    let base = [
+        "train",
+        "--config",
+        &s(&cfg),
+        "--data",
+        &s(&data),
+        "--workdir",
+        &s(&work),
+        "--n-iters",
+        "100000",
+        "--snapshot-freq",
+        "100000",
+        "--snapshot-samples",
+        "0",
+        "--log-every",
+        "1",
+        "--quiet",
+    ];
+    let child = ncsn()
+        .args(base)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for a few logged steps, then send SIGINT as a terminal's Ctrl-C would.
+    let metrics = work.join("metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while trainer::metrics::read(&metrics).map_or(0, |r| r.len()) < 3 {
+        assert!(t0.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+
+    let latest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.join("checkpoints/latest.json")).unwrap(),
+    )
+    .unwrap();
+    let stopped = latest["step"].as_u64().unwrap();
+    let logged: Vec<u64> = trainer::metrics::read(&metrics)
+        .unwrap()
+        .iter()
+        .filter(|r| r.loss.is_some())
+        .map(|r| r.step)
+        .collect();
+    assert!((3..100_000).contains(&stopped), "{stopped}");
+    assert_eq!(
+        logged.last(),
+        Some(&stopped),
+        "checkpoint = last finished step"
+    );
+    assert!(work
+        .join(format!("checkpoints/ckpt_{stopped:08}.safetensors"))
+        .is_file());
+
+    // Resume to two steps past the interruption: nothing lost, nothing repeated.
+    let end = (stopped + 2).to_string();
+    let mut resumed: Vec<&str> = base.to_vec();
+    resumed[8] = &end;
+    resumed.push("--resume");
+    let (ok, out, err) = run(&resumed);
+    assert!(ok, "{out}\n{err}");
+    let steps: Vec<u64> = trainer::metrics::read(&metrics)
+        .unwrap()
+        .iter()
+        .filter(|r| r.loss.is_some())
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(steps, (1..=stopped + 2).collect::<Vec<_>>());
 }
