@@ -91,55 +91,18 @@ pub fn ncsnv2(ngf: i64) -> Vec<Stage> {
 
 /// `NCSNv2Deeper` (Table 3b, 96–128 px): one more halving level and 4·ngf in the dilated ones.
 pub fn ncsnv2_deeper(ngf: i64) -> Vec<Stage> {
-    let (c1, c2, c4) = (ngf, 2 * ngf, 4 * ngf);
-    last(vec![
-        stage(
-            "res1",
-            "refine5",
-            (c1, c1),
-            false,
-            None,
-            refine(&[c1, c1], c1),
-        ),
-        stage(
-            "res2",
-            "refine4",
-            (c1, c2),
-            true,
-            None,
-            refine(&[c2, c2], c1),
-        ),
-        stage(
-            "res3",
-            "refine3",
-            (c2, c2),
-            true,
-            None,
-            refine(&[c2, c2], c2),
-        ),
-        stage(
-            "res4",
-            "refine2",
-            (c2, c4),
-            true,
-            Some(2),
-            refine(&[c4, c4], c2),
-        ),
-        stage(
-            "res5",
-            "refine1",
-            (c4, c4),
-            true,
-            Some(4),
-            refine(&[c4], c4),
-        ),
-    ])
+    deeper(ngf, false)
 }
 
 /// `NCSNv2Deepest` (Table 3c, 256 px): Deeper plus the `res31`/`refine31` halving level.
 pub fn ncsnv2_deepest(ngf: i64) -> Vec<Stage> {
+    deeper(ngf, true)
+}
+
+/// The levels Deeper and Deepest share, with Deepest's extra `res31` between `res3` and `res4`.
+fn deeper(ngf: i64, with_res31: bool) -> Vec<Stage> {
     let (c1, c2, c4) = (ngf, 2 * ngf, 4 * ngf);
-    last(vec![
+    let mut stages = vec![
         stage(
             "res1",
             "refine5",
@@ -164,14 +127,18 @@ pub fn ncsnv2_deepest(ngf: i64) -> Vec<Stage> {
             None,
             refine(&[c2, c2], c2),
         ),
-        stage(
+    ];
+    if with_res31 {
+        stages.push(stage(
             "res31",
             "refine31",
             (c2, c2),
             true,
             None,
             refine(&[c2, c2], c2),
-        ),
+        ));
+    }
+    stages.extend([
         stage(
             "res4",
             "refine2",
@@ -188,5 +155,6 @@ pub fn ncsnv2_deepest(ngf: i64) -> Vec<Stage> {
             Some(4),
             refine(&[c4], c4),
         ),
-    ])
+    ]);
+    last(stages)
 }
