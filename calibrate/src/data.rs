@@ -120,7 +120,11 @@ pub fn load_split(dir: &Path, opts: &LoadOptions) -> Result<Images> {
         keys: Vec::with_capacity(keep),
         pixels: Vec::with_capacity(keep * dims),
     };
-    let bar = progress_bar(opts.progress, total);
+    let bar = crate::progress_bar(
+        opts.progress,
+        total,
+        "reading shards     {bar:40} {pos}/{len} images {elapsed_precise}",
+    );
     // Position of a row in the split (shards in manifest order) and the next sampled position.
     let mut pos = 0u64;
     let mut next = 0usize;
@@ -191,18 +195,4 @@ pub fn load_split(dir: &Path, opts: &LoadOptions) -> Result<Images> {
     bar.finish_and_clear();
     debug_assert_eq!(out.len(), keep);
     Ok(out)
-}
-
-fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "reading shards     {bar:40} {pos}/{len} images {elapsed_precise}",
-        )
-        .expect("valid template"),
-    );
-    bar
 }

@@ -173,7 +173,11 @@ pub fn pairwise(rows: ByteRows<'_>, opts: &PairwiseOptions) -> Result<Pairwise> 
         None => centred_f32(&x.narrow(0, r0 as i64, nr as i64)),
     };
 
-    let bar = progress_bar(opts.progress, (blocks * (blocks + 1) / 2) as u64);
+    let bar = crate::progress_bar(
+        opts.progress,
+        (blocks * (blocks + 1) / 2) as u64,
+        "pairwise distances {bar:40} {pos}/{len} blocks {elapsed_precise} (eta {eta})",
+    );
     let mut best: Option<(f64, usize, usize)> = None;
     for bi in 0..blocks {
         let (i0, ni) = (bi * block, block.min(n - bi * block));
@@ -373,20 +377,6 @@ fn unrank_pair(k: u64, n: u64) -> (u64, u64) {
         }
     }
     (lo, lo + 1 + (k - start(lo)))
-}
-
-fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "pairwise distances {bar:40} {pos}/{len} blocks {elapsed_precise} (eta {eta})",
-        )
-        .expect("valid template"),
-    );
-    bar
 }
 
 #[cfg(test)]
