@@ -1,47 +1,17 @@
 //! End-to-end `ncsn ingest`: CIFAR-10 from the .tar.gz, the shards read by pyarrow with no custom
 //! code, SIGKILL + `--resume` ending byte-identical to an uninterrupted run, one-line errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{ncsn, ok, python, run, s};
 
 use pipeline::sources::fixtures::{pattern, write_cifar, write_tar_gz, CifarVersion};
 use schemas::manifest::Manifest;
 use schemas::JsonDocument;
-
-fn ncsn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ncsn"))
-}
-
-fn run(args: &[&str]) -> Output {
-    ncsn().args(args).output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "ncsn failed:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-fn python() -> PathBuf {
-    let py = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        py.exists(),
-        "{} not found: run scripts/setup.sh (it creates the venv with pyarrow)",
-        py.display()
-    );
-    py
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// sha256 of every shard plus the manifest text.
 fn snapshot(dir: &Path) -> (Vec<(String, String)>, String) {

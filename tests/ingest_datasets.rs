@@ -4,29 +4,19 @@
 //! input (a corrupt image, a missing partition file, a directory that is not an LMDB, an image
 //! smaller than the crop) is reported the way SPEC §8 asks.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use common::{python, run, s};
 
 use pipeline::sources::fixtures::{encode, write_celeba, write_ffhq, write_lmdb, zip_celeba};
 use schemas::manifest::Manifest;
 use schemas::JsonDocument;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ncsn"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "ncsn {args:?} failed:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    common::ok(&run(args))
 }
 
 /// Runs `ncsn` expecting failure; returns stderr, asserting it is one line.
@@ -36,22 +26,6 @@ fn fails(args: &[&str]) -> String {
     assert!(!out.status.success(), "ncsn {args:?} should fail");
     assert_eq!(err.lines().count(), 1, "not one line: {err}");
     err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn python() -> PathBuf {
-    let py = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        py.exists(),
-        "{} not found: run scripts/setup.sh (it creates the venv with Pillow and pyarrow)",
-        py.display()
-    );
-    py
 }
 
 /// The Pillow side of SPEC §3, then a row-by-row comparison with the shards in `out`:

@@ -1,0 +1,43 @@
+//! Helpers shared by the end-to-end tests of the `ncsn` binary (each test file is its own crate,
+//! so not every file uses every helper).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ncsn` binary built for these tests.
+pub fn ncsn() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ncsn"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    ncsn().args(args).output().unwrap()
+}
+
+/// stdout of a run that must have succeeded (stdout and stderr shown otherwise).
+pub fn ok(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ncsn failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The project venv's Python (Pillow, pyarrow, numpy), or `NCSN_PYTHON`.
+pub fn python() -> PathBuf {
+    let py = std::env::var_os("NCSN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    assert!(
+        py.exists(),
+        "{} not found: run scripts/setup.sh (it creates the venv with Pillow and pyarrow)",
+        py.display()
+    );
+    py
+}
