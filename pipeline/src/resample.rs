@@ -289,6 +289,13 @@ impl<'a> View<'a> {
         &self.data[start..start + (x1 - x0) as usize * 3]
     }
 
+    /// Row `y` from column `x0` to the end of the buffer (this row's pixels, then whatever
+    /// follows them in memory).
+    fn row_on(&self, y: u32, x0: u32) -> &'a [u8] {
+        let start = (y - self.origin.1) as usize * self.stride + (x0 - self.origin.0) as usize * 3;
+        &self.data[start..]
+    }
+
     /// Copies the rectangle `r` into a new image.
     pub fn copy_rect(&self, r: Rect) -> Rgb8 {
         assert!(self.avail.contains(&r), "copy outside the decoded pixels");
@@ -332,19 +339,33 @@ pub fn resize_rect(
     // Pillow's intermediate image.
     let horiz = (in_w != out_w).then(|| {
         let c = Coeffs::cached(in_w, out_w, filter);
-        kernels::Horizontal::new(&c, out.x0 as usize, out.x1 as usize, need.x0 as usize)
+        kernels::Horizontal::new(
+            &c,
+            out.x0 as usize,
+            out.x1 as usize,
+            need.x0 as usize,
+            need.width() as usize,
+        )
     });
     let tmp_rows = need.y0..need.y1;
     let mut tmp = vec![0u8; tmp_rows.len() * ow * 3];
-    // Each input row is copied into a zero-padded buffer so the kernel reads whole chunks.
+    // The kernel reads whole SIMD chunks past a row's last tap: it reads the row in place
+    // when the pixels after it (the next rows) cover that, and a zero-padded copy otherwise.
     let span = need.width() as usize * 3;
-    let mut padded = vec![0u8; span + horiz.as_ref().map_or(0, |h| h.padding())];
+    let mut padded = Vec::new();
     for (y, dst) in tmp_rows.clone().zip(tmp.chunks_exact_mut(ow * 3)) {
         match &horiz {
             None => dst.copy_from_slice(src.row(y, out.x0, out.x1)),
             Some(h) => {
-                padded[..span].copy_from_slice(src.row(y, need.x0, need.x1));
-                kernels::horizontal(h, &padded, dst);
+                let tail = src.row_on(y, need.x0);
+                let row = if tail.len() >= h.row_len() {
+                    tail
+                } else {
+                    padded.resize(h.row_len(), 0);
+                    padded[..span].copy_from_slice(&tail[..span]);
+                    &padded[..]
+                };
+                kernels::horizontal(h, row, dst);
             }
         }
     }
@@ -436,23 +457,36 @@ mod tests {
     }
 
     #[test]
-    fn vectorised_horizontal_kernel_equals_pillows_loop() {
-        let row: Vec<u8> = (0..1031 * 3).map(|i| (i * 7919 % 256) as u8).collect();
-        for (in_w, out_w, filter) in [
-            (1031, 256, Filter::Lanczos),
-            (1031, 97, Filter::Bilinear),
-            (1031, 1200, Filter::Lanczos),
-            (1031, 1031 / 3, Filter::Bilinear),
-        ] {
-            let c = Coeffs::new(in_w, out_w, filter);
-            let mut want = vec![0u8; out_w as usize * 3];
-            horizontal_row(&row, 0, &c, 0, &mut want);
-            let h = kernels::Horizontal::new(&c, 0, out_w as usize, 0);
-            let mut padded = row.clone();
-            padded.resize(row.len() + h.padding(), 0);
-            let mut got = vec![0u8; out_w as usize * 3];
-            kernels::horizontal(&h, &padded, &mut got);
-            assert_eq!(got, want, "{in_w} -> {out_w} {filter:?}");
+    fn simd_and_scalar_horizontal_kernels_equal_pillows_loop() {
+        // Pseudo-random pixels, and hard 0/255 edges where Lanczos over- and undershoots (the
+        // clamp), across downscales, upscales, sub-ranges of outputs and shifted row starts.
+        let noise: Vec<u8> = (0..1031 * 3).map(|i| (i * 7919 % 256) as u8).collect();
+        let edges: Vec<u8> = (0..1031 * 3).map(|i| [0, 255][i / 3 / 2 % 2]).collect();
+        for row in [noise, edges] {
+            for (in_w, out_w, filter) in [
+                (1031, 256, Filter::Lanczos),
+                (1031, 97, Filter::Bilinear),
+                (1031, 1200, Filter::Lanczos),
+                (1031, 1031 / 3, Filter::Bilinear),
+                (1031, 2000, Filter::Bilinear),
+                (1031, 5, Filter::Lanczos),
+                (1031, 1030, Filter::Lanczos),
+            ] {
+                let c = Coeffs::new(in_w, out_w, filter);
+                let (o0, o1) = (out_w as usize / 3, out_w as usize);
+                let (x0, x1) = c.span(o0 as u32, o1 as u32);
+                let mut want = vec![0u8; (o1 - o0) * 3];
+                horizontal_row(&row, 0, &c, o0, &mut want);
+                let h = kernels::Horizontal::new(&c, o0, o1, x0 as usize, (x1 - x0) as usize);
+                let mut padded = row[x0 as usize * 3..x1 as usize * 3].to_vec();
+                padded.resize(h.row_len(), 0);
+                let mut simd = vec![0u8; want.len()];
+                kernels::horizontal(&h, &padded, &mut simd);
+                assert_eq!(simd, want, "{in_w} -> {out_w} {filter:?}");
+                let mut scalar = vec![0u8; want.len()];
+                kernels::horizontal_scalar(&h, &padded, &mut scalar);
+                assert_eq!(scalar, want, "{in_w} -> {out_w} {filter:?}");
+            }
         }
     }
 

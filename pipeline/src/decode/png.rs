@@ -55,9 +55,17 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Rgb8, ImageError> {
     if buf.len() < n * stride {
         return Err(ImageError::Png("decoded buffer is too short".into()));
     }
+    if (channels, bytes_per) == (3, 1) {
+        // Already RGB8: hand over the decoder's buffer instead of copying megabytes.
+        buf.truncate(n * 3);
+        return Ok(Rgb8 {
+            width,
+            height,
+            data: buf,
+        });
+    }
     let mut data = Vec::with_capacity(n * 3);
     match (channels, bytes_per) {
-        (3, 1) => data.extend_from_slice(&buf[..n * 3]),
         (4, 1) => buf
             .chunks_exact(4)
             .for_each(|p| data.extend_from_slice(&p[..3])),
