@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end `ncsn ingest` throughput (read + decode + transform + Parquet write + journal), 1 vs
-# 2 workers, on generated CIFAR-10 binary batches and a CelebA layout of photo-like 178x218
-# JPEGs q95 (the same generator as scripts/bench_ingest.sh). 1 and 2 workers alternate for
-# ROUNDS rounds, each count's best time is reported, and the shards must be byte-identical
-# across worker counts.
+# End-to-end `ncsn ingest` throughput (read + decode + transform + Parquet write + journal) on
+# generated CIFAR-10 binary batches and a CelebA layout of photo-like 178x218 JPEGs q95 (the
+# same generator as scripts/bench_ingest.sh). Three configurations alternate for ROUNDS rounds:
+# 1 worker, 2 workers, and 2 workers with 2 shard writers; each one's best time is reported,
+# with the process's CPU time per image, and the shards must be byte-identical across all.
 #
 # usage: scripts/bench_ingest_e2e.sh [CIFAR_PER_BATCH N_CELEBA]   (default 10000 12000)
 #   BENCH_DIR    where inputs are generated/reused (default ${TMPDIR:-/tmp}/ncsn-bench-ingest-e2e)
-#   ROUNDS       alternations of 1 and 2 workers (default 3)
+#   ROUNDS       rounds of the three configurations (default 3)
 #   NCSN_PYTHON  Python with Pillow and numpy (default .venv/bin/python; scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,8 +1,8 @@
 //! End-to-end ingest throughput (readers + decode/transform + Parquet writer + journal), 1 vs 2
 //! workers, on generated CIFAR-10 (binary) batches and a CelebA-layout directory (the script
 //! fills it with photo-like 178×218 JPEGs q95 from scripts/bench/gen_inputs.py). Run by
-//! `scripts/bench_ingest_e2e.sh`; 1 and 2 workers alternate for `ROUNDS` rounds and each
-//! count's best time is reported (the VM's speed drifts between minutes); the shards must be
+//! `scripts/bench_ingest_e2e.sh`; 1 worker, 2 workers, and 2 workers with 2 shard writers
+//! alternate for `ROUNDS` rounds and each configuration's best time is reported (the VM's speed drifts between minutes); the shards must be
 //! identical across worker counts.
 //!
 //! usage: bench_ingest_e2e DIR CIFAR_PER_BATCH CELEBA_DIR [ROUNDS]
@@ -15,12 +15,14 @@ use pipeline::sources::fixtures::{write_cifar, CifarVersion};
 use pipeline::sources::{celeba, cifar10, Source};
 
 fn run(name: &str, open: &dyn Fn() -> Source, dir: &Path, rounds: usize) {
-    let mut best = [f64::INFINITY; 2];
+    // (workers, writers): the scaling pair, then two writers for the writer-bound case.
+    let configs = [(1, 1), (2, 1), (2, 2)];
+    let mut best = [f64::INFINITY; 3];
     let mut shas: Vec<Vec<String>> = vec![];
     let mut n = 0;
     for round in 1..=rounds {
-        for (w, workers) in [1, 2].into_iter().enumerate() {
-            let out = dir.join(format!("out-{name}-{workers}"));
+        for (w, &(workers, writers)) in configs.iter().enumerate() {
+            let out = dir.join(format!("out-{name}-{workers}-{writers}"));
             let _ = std::fs::remove_dir_all(&out);
             let src = open();
             let (t0, cpu0) = (Instant::now(), cpu_seconds());
@@ -30,6 +32,7 @@ fn run(name: &str, open: &dyn Fn() -> Source, dir: &Path, rounds: usize) {
                     out: out.clone(),
                     shard_rows: None,
                     workers,
+                    writers,
                     resume: false,
                     partition: None,
                     progress: false,
@@ -40,7 +43,7 @@ fn run(name: &str, open: &dyn Fn() -> Source, dir: &Path, rounds: usize) {
             let cpu = cpu_seconds() - cpu0;
             n = s.manifest.total_images();
             println!(
-                "round {round}: {name:8} workers={workers}  {n:6} images  {secs:7.2} s  {:8.0} img/s  \
+                "round {round}: {name:8} workers={workers} writers={writers}  {n:6} images  {secs:7.2} s  {:8.0} img/s  \
                  CPU {:5.1} us/img ({:3.0} % of the wall time)",
                 n as f64 / secs,
                 cpu * 1e6 / n as f64,
@@ -64,10 +67,12 @@ fn run(name: &str, open: &dyn Fn() -> Source, dir: &Path, rounds: usize) {
         }
     }
     println!(
-        "best: {name:8} {n} images: 1 worker {:.0} img/s, 2 workers {:.0} img/s, 2/1 = {:.2}x",
+        "best: {name:8} {n} images: 1 worker {:.0} img/s, 2 workers {:.0} img/s, 2/1 = {:.2}x; \
+         2 workers + 2 writers {:.0} img/s",
         n as f64 / best[0],
         n as f64 / best[1],
-        best[0] / best[1]
+        best[0] / best[1],
+        n as f64 / best[2]
     );
 }
 

@@ -17,6 +17,7 @@ fn opts(out: &Path, workers: usize, shard_rows: Option<u64>) -> Options {
         out: out.to_path_buf(),
         shard_rows,
         workers,
+        writers: 0,
         resume: false,
         partition: None,
         progress: false,
@@ -84,22 +85,27 @@ fn cifar10_every_distribution_gives_the_same_shards() {
 }
 
 #[test]
-fn bytes_do_not_depend_on_workers_and_limit_keeps_the_first_images() {
+fn bytes_do_not_depend_on_workers_or_writers_and_limit_keeps_the_first_images() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = write_cifar(tmp.path(), CifarVersion::Binary, 40).unwrap();
     let mut hashes = vec![];
-    for workers in [1, 2, 3] {
-        let out = tmp.path().join(format!("w{workers}"));
-        ingest::ingest(
+    for (workers, writers) in [(1, 1), (2, 1), (3, 1), (2, 3), (1, 8)] {
+        let out = tmp.path().join(format!("w{workers}-{writers}"));
+        let s = ingest::ingest(
             &cifar10::open(&bin).unwrap(),
-            &opts(&out, workers, Some(37)),
+            &Options {
+                writers,
+                ..opts(&out, workers, Some(37))
+            },
         )
         .unwrap();
+        assert_eq!(s.writers, writers);
         hashes.push(shard_hashes(&out));
     }
     assert_eq!(hashes[0].len(), 6 + 2); // 200 train / 37 -> 6 shards, 40 test -> 2
-    assert_eq!(hashes[0], hashes[1]);
-    assert_eq!(hashes[0], hashes[2]);
+    for h in &hashes[1..] {
+        assert_eq!(h, &hashes[0]);
+    }
 
     let mut src = cifar10::open(&bin).unwrap();
     src.limit(50);
@@ -153,7 +159,16 @@ fn rejected_items_are_listed_and_ids_stay_dense() {
     let tmp = tempfile::tempdir().unwrap();
     let src = synthetic(&[3, 17]);
     let out = tmp.path().join("o");
-    let s = ingest::ingest(&src, &opts(&out, 2, Some(8))).unwrap();
+    // Three writers: each shard's first id comes from the rows accepted before it, wherever
+    // those were written.
+    let s = ingest::ingest(
+        &src,
+        &Options {
+            writers: 3,
+            ..opts(&out, 2, Some(8))
+        },
+    )
+    .unwrap();
     let m = &s.manifest;
     let train = &m.splits["train"];
     assert_eq!(train.count, 28);

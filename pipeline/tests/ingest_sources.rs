@@ -17,6 +17,7 @@ fn ingest_to(src: &Source, out: &Path) -> Manifest {
         out: out.to_path_buf(),
         shard_rows: Some(5),
         workers: 2,
+        writers: 2,
         resume: false,
         partition: None,
         progress: false,

@@ -67,6 +67,11 @@ struct Common {
     /// Decode threads [default: one per core]. Does not change the output bytes.
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     workers: usize,
+    /// Shard writer threads (Parquet encoding, zstd, sha256), each writing its own shards
+    /// [default: one per 6 workers]. Raise it if the progress bar's rate stays below what
+    /// the workers decode on a many-core machine. Does not change the output bytes.
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    writers: usize,
     /// Source images per shard [default: ~256 MiB of pixels, e.g. 86016 CIFAR-10 images].
     #[arg(long, value_name = "N")]
     shard_rows: Option<u64>,
@@ -160,6 +165,7 @@ fn run_source(c: Common, mut source: Source, global: &Global) -> anyhow::Result<
         out: c.out,
         shard_rows: c.shard_rows,
         workers: c.workers,
+        writers: c.writers,
         resume: c.resume,
         partition,
         progress: global.progress(),

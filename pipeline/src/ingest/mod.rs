@@ -9,14 +9,17 @@
 //! Three stages run concurrently with bounded queues between them, so memory stays a few
 //! chunks whatever the dataset size: a reader thread pulls items in source order and cuts them
 //! into chunks that never straddle a shard; the calling thread decodes/transforms each chunk on
-//! a rayon pool of `--workers` threads (order preserved); a writer thread appends rows with
-//! dense ids, finishes shards atomically and journals each one (see [`journal`]).
+//! a rayon pool of `--workers` threads (order preserved) and numbers the accepted rows with
+//! dense ids; `--writers` writer threads (shard `s` goes to writer `s mod writers`) append the
+//! rows, finish shards atomically and journal each one (see [`journal`]). Ids are assigned
+//! before the writers, so a shard's bytes do not depend on how many writers there are.
 
 pub mod journal;
 pub mod merge;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,6 +41,8 @@ pub struct Options {
     pub shard_rows: Option<u64>,
     /// Decode threads; 0 means one per core.
     pub workers: usize,
+    /// Shard writer threads; 0 means [`default_writers`] for the worker count.
+    pub writers: usize,
     pub resume: bool,
     pub partition: Option<Partition>,
     pub progress: bool,
@@ -51,6 +56,14 @@ pub fn default_shard_rows(pixel_bytes: usize) -> u64 {
     } else {
         r
     }
+}
+
+/// Writer threads for `workers` decode threads: one per 6. Per row, a writer (Arrow batch,
+/// Parquet encoding, zstd, sha256, page cache) costs about a sixth of a worker's decode and
+/// resize for CelebA and LSUN sizes and a tenth for FFHQ (`bench_shard_writer` against
+/// `bench_transforms`, BENCHMARKS.md), so one per 6 keeps the writers off the critical path.
+pub fn default_writers(workers: usize) -> usize {
+    workers.div_ceil(6).max(1)
 }
 
 /// Parses `i/n` (0-based `i`, as Slurm array and Kubernetes indexed-Job indices are).
@@ -110,6 +123,7 @@ pub struct Summary {
     pub resumed_shards: usize,
     pub elapsed: Duration,
     pub workers: usize,
+    pub writers: usize,
     pub already_complete: bool,
 }
 
@@ -140,7 +154,7 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} {}x{} ({}) -> {}: {}; {rejected} rejected{}. Decoded {} images in {secs:.1} s \
-             ({:.0} img/s, {} workers){}.",
+             ({:.0} img/s, {} workers, {} writer{}){}.",
             m.dataset,
             m.height,
             m.width,
@@ -155,6 +169,8 @@ impl std::fmt::Display for Summary {
             self.processed,
             self.processed as f64 / secs.max(1e-9),
             self.workers,
+            self.writers,
+            if self.writers == 1 { "" } else { "s" },
             if self.resumed_shards > 0 {
                 format!("; {} shards were already done", self.resumed_shards)
             } else {
@@ -175,7 +191,8 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Lets glibc's allocator keep freed buffers of up to 32 MiB for reuse (process-wide, once).
+/// Lets glibc's allocator keep freed buffers of up to 32 MiB for reuse (process-wide, once;
+/// [`ingest`] calls it).
 ///
 /// By default glibc maps every allocation over 128 KiB fresh from the kernel and unmaps it on
 /// free, and threads other than the main one can never raise that limit themselves. The
@@ -183,7 +200,7 @@ impl std::fmt::Display for Summary {
 /// buffer per LSUN or FFHQ image, so each was paid again in page faults and page clearing:
 /// measured on the shard writer alone, 49 -> 26-29 us per 12 KiB row. Memory stays bounded:
 /// what is kept is what a thread already had in use.
-fn keep_freed_buffers() {
+pub fn keep_freed_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
@@ -206,6 +223,11 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         opts.workers
+    };
+    let writers = if opts.writers == 0 {
+        default_writers(workers)
+    } else {
+        opts.writers
     };
     let rows_per_shard = opts
         .shard_rows
@@ -254,6 +276,7 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
             resumed_shards: 0,
             elapsed: t0.elapsed(),
             workers,
+            writers,
             already_complete: true,
         });
     }
@@ -298,7 +321,9 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
     let mut todo = Vec::new();
     let mut resumed_shards = 0;
     for (split, block) in source.splits.iter().zip(&blocks) {
-        // Shards finish in order, so the done ones are a prefix of the block.
+        // Resume at the first shard not done. With several writers, shards after it may have
+        // finished too; they are dropped from the journal and written again (same bytes), which
+        // keeps the rows of the rerun one contiguous stretch of the source.
         let mut first = block.start;
         while first < block.end
             && journal
@@ -344,6 +369,7 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
             start_item: first * rows_per_shard,
             end_item,
             first_id,
+            writers,
             out,
             journal_path: &journal_path,
             bar: &bar,
@@ -377,6 +403,7 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
         resumed_shards,
         elapsed: t0.elapsed(),
         workers,
+        writers,
         already_complete: false,
     })
 }
@@ -403,8 +430,10 @@ fn chunk_items(pixel_bytes: usize) -> usize {
     ((32 << 20) / pixel_bytes.max(1)).clamp(16, 1024)
 }
 
-/// One prepared chunk: first source index, then per item (key, label, pixels or reason).
+/// One prepared chunk: first source index, id of its first accepted row, then per item (key,
+/// label, pixels or reason).
 type Prepared = (
+    u64,
     u64,
     Vec<(String, Option<i32>, std::result::Result<Vec<u8>, String>)>,
 );
@@ -417,6 +446,7 @@ struct SplitRun<'a> {
     start_item: u64,
     end_item: u64,
     first_id: u64,
+    writers: usize,
     out: &'a Path,
     journal_path: &'a Path,
     bar: &'a ProgressBar,
@@ -432,11 +462,19 @@ impl SplitRun<'_> {
             .expect("split exists");
         let items = (split.open)(self.start_item)?;
         let (chunk_tx, chunk_rx) = sync_channel::<Result<(u64, Vec<Item>)>>(2);
-        let (prep_tx, prep_rx) = sync_channel::<Prepared>(2);
-        std::thread::scope(|scope| {
+        let (prep_txs, prep_rxs): (Vec<_>, Vec<_>) = (0..self.writers)
+            .map(|_| sync_channel::<Prepared>(2))
+            .unzip();
+        let journal = Mutex::new(journal);
+        let result = std::thread::scope(|scope| {
             scope.spawn(move || self.read(items, chunk_tx));
-            let writer = scope.spawn(move || self.write(prep_rx, journal));
+            let journal = &journal;
+            let writers: Vec<_> = prep_rxs
+                .into_iter()
+                .map(|rx| scope.spawn(move || self.write(rx, journal)))
+                .collect();
             let mut failed = None;
+            let mut next_id = self.first_id;
             for chunk in chunk_rx {
                 let (start, items) = match chunk {
                     Ok(c) => c,
@@ -446,23 +484,33 @@ impl SplitRun<'_> {
                     }
                 };
                 let source = self.source;
-                let prepared = pool.install(|| {
+                let prepared: Vec<_> = pool.install(|| {
                     items
                         .into_par_iter()
                         .map(|it| (it.key, it.label, source.prepare(it.payload)))
                         .collect()
                 });
-                if prep_tx.send((start, prepared)).is_err() {
-                    break; // the writer failed; its error is reported below
+                let first_id = next_id;
+                next_id += prepared.iter().filter(|p| p.2.is_ok()).count() as u64;
+                let writer = (start / self.rows_per_shard % self.writers as u64) as usize;
+                if prep_txs[writer].send((start, first_id, prepared)).is_err() {
+                    break; // that writer failed; its error is reported below
                 }
             }
-            drop(prep_tx);
-            let written = writer.join().expect("writer thread panicked");
-            match (written, failed) {
-                (Err(e), _) | (Ok(_), Some(e)) => Err(e),
-                (Ok(j), None) => Ok(j),
+            drop(prep_txs);
+            // Every writer is joined (an open shard of a stopped run deletes its temp file);
+            // the first error, the source's or a writer's, is the one reported.
+            let mut result = failed.map_or(Ok(()), Err);
+            for w in writers {
+                let written = w.join().expect("writer thread panicked");
+                if result.is_ok() {
+                    result = written;
+                }
             }
-        })
+            result
+        });
+        result?;
+        Ok(journal.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Reader thread: source order, chunks cut at shard boundaries.
@@ -500,8 +548,9 @@ impl SplitRun<'_> {
         }
     }
 
-    /// Writer thread: rows with dense ids, one shard per `rows_per_shard` source items.
-    fn write(&self, rx: Receiver<Prepared>, mut journal: Journal) -> Result<Journal> {
+    /// Writer thread: the rows of its shards (ids already assigned), one shard per
+    /// `rows_per_shard` source items, each journalled as it finishes.
+    fn write(&self, rx: Receiver<Prepared>, journal: &Mutex<Journal>) -> Result<()> {
         let info = ShardInfo {
             height: self.source.height,
             width: self.source.width,
@@ -511,13 +560,13 @@ impl SplitRun<'_> {
             recipe: self.source.recipe.clone(),
         };
         let row_group_rows = default_row_group_rows(&info);
-        let mut next_id = self.first_id;
         let mut current: Option<(u64, ShardWriter, Vec<Rejected>)> = None;
-        for (start, prepared) in rx {
+        for (start, first_id, prepared) in rx {
             let shard = start / self.rows_per_shard;
+            let mut next_id = first_id;
             if current.is_none() {
                 let path = self.out.join(shard_file(self.split, shard));
-                let w = ShardWriter::create(&path, &info, next_id, row_group_rows)?;
+                let w = ShardWriter::create(&path, &info, first_id, row_group_rows)?;
                 current = Some((shard, w, Vec::new()));
             }
             let (index, writer, rejected) = current.as_mut().expect("open shard");
@@ -544,6 +593,7 @@ impl SplitRun<'_> {
             if start + n == shard_end {
                 let (index, writer, rejected) = current.take().expect("open shard");
                 let entry = writer.finish()?;
+                let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
                 journal.done.push(DoneShard {
                     split: self.split.to_string(),
                     index,
@@ -554,7 +604,7 @@ impl SplitRun<'_> {
             }
         }
         // An open shard here means the run stopped early: dropping it deletes its temp file.
-        Ok(journal)
+        Ok(())
     }
 }
 
