@@ -60,7 +60,7 @@ pub fn default_shard_rows(pixel_bytes: usize) -> u64 {
 
 /// Writer threads for `workers` decode threads: one per 6. Per row, a writer (Arrow batch,
 /// Parquet encoding, zstd, sha256, page cache) costs about a sixth of a worker's decode and
-/// resize for CelebA and LSUN sizes and a tenth for FFHQ (`bench_shard_writer` against
+/// resize for CelebA and LSUN sizes and under a fifteenth for FFHQ (`bench_shard_writer` against
 /// `bench_transforms`, BENCHMARKS.md), so one per 6 keeps the writers off the critical path.
 pub fn default_writers(workers: usize) -> usize {
     workers.div_ceil(6).max(1)
