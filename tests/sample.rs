@@ -110,8 +110,7 @@ fn grid_raw_samples_seeding_and_interpolation() {
     );
     assert_eq!(arr.trim(), "(5, 32, 32, 3) uint8");
 
-    // Same seed, same images (the raw bytes); another seed, other images. Batching must not
-    // change the result.
+    // Same seed, same images whatever the batching (checked below); another seed, other images.
     ok(&[
         "sample",
         "--workdir",
@@ -138,12 +137,17 @@ fn grid_raw_samples_seeding_and_interpolation() {
         "--raw",
         &s(&p("c.npz")),
     ]);
+    // Batching: the same chains, but libtorch may pick another convolution kernel for another
+    // batch size, so the float sums can differ in the last bit and flip a uint8 rounding now
+    // and then (seen once in CI). Allowed: |Δ| <= 1 on under 1 % of the values. Another seed
+    // must change most values.
     let cmp = py(
-        "import sys, numpy as np; l = [np.load(f)['arr_0'] for f in sys.argv[1:]]; \
-         print((l[0] == l[1]).all(), (l[0] == l[2]).all())",
+        "import sys, numpy as np; l = [np.load(f)['arr_0'].astype(int) for f in sys.argv[1:]]; \
+         d = np.abs(l[0] - l[1]); \
+         print(d.max() <= 1 and (d > 0).mean() < 0.01, (l[0] != l[2]).mean() > 0.5)",
         &[&p("a.npz"), &p("b.npz"), &p("c.npz")],
     );
-    assert_eq!(cmp.trim(), "True False");
+    assert_eq!(cmp.trim(), "True True");
 
     // Interpolation: 2 rows of N + 2 = 4 images.
     ok(&[
