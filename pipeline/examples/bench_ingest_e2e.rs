@@ -10,6 +10,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+mod common;
+use common::cpu_seconds;
+
 use pipeline::ingest::{self, Options};
 use pipeline::sources::fixtures::{write_cifar, CifarVersion};
 use pipeline::sources::{celeba, cifar10, Source};
@@ -74,25 +77,6 @@ fn run(name: &str, open: &dyn Fn() -> Source, dir: &Path, rounds: usize) {
         best[0] / best[1],
         n as f64 / best[2]
     );
-}
-
-/// User + system CPU seconds of this process so far (all threads), from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime, in clock ticks (100 per second on Linux).
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn main() {

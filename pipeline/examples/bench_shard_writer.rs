@@ -9,26 +9,11 @@
 
 use std::time::Instant;
 
+mod common;
+use common::cpu_seconds;
+
 use pipeline::shards::{default_row_group_rows, Row, ShardWriter};
 use schemas::shard::ShardInfo;
-
-/// User + system CPU seconds of this process so far, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
