@@ -2,7 +2,9 @@
 //! calibrate → train → sample, asserting that the sample grid and the loss plot exist and
 //! decode (with Pillow from the project venv), and that the raw samples load in numpy.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::python;
+use std::path::Path;
 use std::process::Command;
 
 fn ncsn(args: &[&str]) -> String {
@@ -21,18 +23,6 @@ fn ncsn(args: &[&str]) -> String {
         args.join(" ")
     );
     text
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "{}: no Python with Pillow and numpy; run scripts/setup.sh (or set NCSN_PYTHON)",
-        p.display()
-    );
-    p
 }
 
 /// Runs `code` with `args` in the reference Python, returning its stdout.

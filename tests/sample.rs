@@ -2,6 +2,8 @@
 //! (what is checked is the sampler's plumbing, not image quality): grid geometry, raw .npz
 //! samples that numpy loads, seeding, interpolation rows, and errors.
 
+mod common;
+use common::python;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -28,18 +30,6 @@ fn ok(args: &[&str]) -> String {
         args.join(" ")
     );
     text
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "{}: no Python with Pillow and numpy; run scripts/setup.sh (or set NCSN_PYTHON)",
-        p.display()
-    );
-    p
 }
 
 fn py(code: &str, args: &[&Path]) -> String {
