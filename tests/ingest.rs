@@ -77,6 +77,14 @@ assert row["id"] == 21 and row["key"] == "data_batch_2/0001" and row["label"] ==
 px = row["pixels"]
 # pixel (y=5, x=7), HWC
 assert tuple(px[(5 * 32 + 7) * 3:(5 * 32 + 7) * 3 + 3]) == ({}, {}, {}), tuple(px[:6])
+# Every column's statistics decode (parquet-cpp aborts the process on a malformed one, e.g. a
+# fixed-size binary min/max truncated to fewer bytes than the type), and filters can use them.
+meta = pq.ParquetFile(sys.argv[1]).metadata
+stats = [[meta.row_group(g).column(c).statistics for c in range(meta.num_columns)]
+         for g in range(meta.num_row_groups)]
+assert stats[0][0].min == 0 and stats[-1][0].max == 99, stats[0][0]
+assert stats[0][3] is None or not stats[0][3].has_min_max, stats[0][3]
+assert pq.read_table(sys.argv[1], filters=[("id", ">=", 60)]).num_rows == 40
 print("pyarrow ok")
 "#,
         want[(5 * 32 + 7) * 3],

@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use schemas::manifest::{Manifest, ShardEntry, SplitManifest, MANIFEST_FILE};
 use schemas::shard::{ShardInfo, COL_ID, COL_KEY, COL_LABEL, COL_PIXELS};
 use schemas::JsonDocument;
@@ -29,6 +29,9 @@ use crate::error::{Error, Result};
 pub fn default_row_group_rows(info: &ShardInfo) -> usize {
     ((64 << 20) / info.pixel_bytes().max(1)).max(1)
 }
+
+/// Rows handed to Parquet at once (see [`ShardWriter`]): ~12 MiB of 64×64 pixels.
+pub const BATCH_ROWS: usize = 1024;
 
 /// One image as stored in a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +45,12 @@ pub struct Row {
 
 /// Writes one shard atomically: rows go to `<path>.tmp`, `finish` renames it into place.
 ///
-/// Rows are buffered and handed to Parquet in batches of exactly one row group, so the file's
-/// bytes depend only on the sequence of rows, never on how callers chunked their `write` calls
-/// (resume, `--workers` and merge renumbering all rely on that). Dropping a writer without
+/// Rows are buffered and handed to Parquet in batches cut at fixed places (every
+/// [`BATCH_ROWS`] rows from the start of each row group, and at its end), so the file's bytes
+/// depend only on the sequence of rows, never on how callers chunked their `write` calls
+/// (resume, `--workers` and merge renumbering all rely on that). Encoding a row group batch by
+/// batch spreads its zstd work over the row group's arrival instead of leaving it all for the
+/// last row, when a pipeline's decode threads have nothing left to do but wait. Dropping a writer without
 /// `finish` (an error mid-run) deletes the temporary file: no half-written shard stays behind.
 pub struct ShardWriter {
     path: PathBuf,
@@ -79,15 +85,20 @@ impl ShardWriter {
             ))
             .set_max_row_group_row_count(Some(row_group_rows.max(1)))
             .set_key_value_metadata(Some(kv))
+            // Ids and keys are unique and pixel blobs almost always are: a dictionary only
+            // costs hashing before parquet falls back to plain encoding.
+            .set_column_dictionary_enabled(COL_ID.into(), false)
+            .set_column_dictionary_enabled(COL_KEY.into(), false)
+            .set_column_dictionary_enabled(COL_PIXELS.into(), false)
+            // No min/max for pixels: useless for a blob, and parquet-rs truncates them to 64
+            // bytes, which a fixed_size_binary reader (parquet-cpp, hence pyarrow) cannot
+            // decode. Ids, keys and labels keep theirs, for filters on them.
+            .set_column_statistics_enabled(COL_PIXELS.into(), EnabledStatistics::None)
             .build();
         // The Arrow schema embedded by the writer carries no metadata: the file's key-value
         // metadata above is the one copy, readable by pyarrow as `metadata.metadata`.
         let bare = Arc::new(schemas::shard::arrow_schema_for(info.pixel_bytes()));
-        let file = HashingFile {
-            file,
-            hash: Sha256::new(),
-            bytes: 0,
-        };
+        let file = HashingFile::new(file);
         let writer =
             ArrowWriter::try_new(file, bare.clone(), Some(props)).map_err(Error::parquet(&tmp))?;
         Ok(Self {
@@ -121,7 +132,9 @@ impl ShardWriter {
             self.pending.keys.push(r.key.clone());
             self.pending.labels.push(r.label);
             self.pending.pixels.extend_from_slice(&r.pixels);
-            if self.pending.len() == self.row_group_rows {
+            let in_group = (self.rows as usize + self.pending.len()) % self.row_group_rows;
+            // 0: the row group is full.
+            if in_group.is_multiple_of(BATCH_ROWS) {
                 self.flush()?;
             }
         }
@@ -133,7 +146,8 @@ impl ShardWriter {
         self.rows + self.pending.len() as u64
     }
 
-    /// Writes the buffered rows as one record batch (a full row group, or the last one).
+    /// Writes the buffered rows as one record batch (Parquet closes the row group once it holds
+    /// `row_group_rows`).
     fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -210,10 +224,48 @@ impl Drop for ShardWriter {
 
 /// The shard file, hashed as it is written: the sha256 in the manifest comes from the bytes
 /// that went to disk without reading the file back.
+///
+/// On Linux the kernel is also asked to start writing each [`WRITEBACK_BYTES`] to disk as soon
+/// as they are written (`sync_file_range`, which does not wait). Otherwise a whole shard sits in
+/// the page cache until `finish` syncs it, and the ingest pipeline idles through that sync.
 struct HashingFile {
     file: File,
     hash: Sha256,
     bytes: u64,
+    /// Bytes already handed to writeback.
+    started: u64,
+}
+
+/// How often [`HashingFile`] starts writeback.
+const WRITEBACK_BYTES: u64 = 8 << 20;
+
+impl HashingFile {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            hash: Sha256::new(),
+            bytes: 0,
+            started: 0,
+        }
+    }
+
+    fn start_writeback(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a plain syscall on our own open descriptor over bytes already written;
+            // failure only means writeback starts later, at the kernel's pace or at sync_all.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.started as libc::off64_t,
+                    (self.bytes - self.started) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+        }
+        self.started = self.bytes;
+    }
 }
 
 impl Write for HashingFile {
@@ -221,6 +273,9 @@ impl Write for HashingFile {
         let n = self.file.write(buf)?;
         self.hash.update(&buf[..n]);
         self.bytes += n as u64;
+        if self.bytes - self.started >= WRITEBACK_BYTES {
+            self.start_writeback();
+        }
         Ok(n)
     }
 
@@ -508,15 +563,43 @@ mod tests {
     }
 
     #[test]
-    fn same_rows_give_identical_bytes() {
+    fn same_rows_give_identical_bytes_however_they_are_chunked() {
+        // 64x64 pixels, so Parquet cuts pages inside a batch, and row groups that are not a
+        // multiple of BATCH_ROWS: batch and page boundaries must come from the rows alone.
+        let info = ShardInfo {
+            height: 64,
+            width: 64,
+            ..info()
+        };
+        let n = 3 * BATCH_ROWS - 100;
+        let rows: Vec<Row> = (0..n as u64)
+            .map(|i| Row {
+                id: i,
+                key: format!("img{i}.png"),
+                label: None,
+                pixels: (0..info.pixel_bytes() as u64)
+                    .map(|j| ((j * 7919) ^ (i * 31) ^ (j >> 5)) as u8)
+                    .collect(),
+            })
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let mut shas = vec![];
-        for name in ["a.parquet", "b.parquet"] {
-            let mut w = ShardWriter::create(&dir.path().join(name), &info(), 0, 4).unwrap();
-            w.write(&rows(7)).unwrap();
-            shas.push(w.finish().unwrap().sha256);
+        for (name, chunk) in [("a", n), ("b", 1), ("c", 997), ("d", BATCH_ROWS + 1)] {
+            let path = dir.path().join(format!("{name}.parquet"));
+            let mut w = ShardWriter::create(&path, &info, 0, 2 * BATCH_ROWS + 300).unwrap();
+            for c in rows.chunks(chunk) {
+                w.write(c).unwrap();
+            }
+            shas.push((name, w.finish().unwrap().sha256));
+            let r = ShardReader::open(&path).unwrap();
+            assert_eq!(r.num_row_groups(), 2);
+            let back = r.read_all().unwrap();
+            assert_eq!(back.len(), n);
+            assert_eq!(back.image(n - 1), &rows[n - 1].pixels[..]);
         }
-        assert_eq!(shas[0], shas[1]);
+        for (name, sha) in &shas[1..] {
+            assert_eq!(sha, &shas[0].1, "chunks of {name} against one write");
+        }
     }
 
     #[test]
