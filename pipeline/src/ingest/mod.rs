@@ -7,8 +7,9 @@
 //! unfinished shard and lets `--partition i/n` hand out disjoint blocks of shards.
 //!
 //! Three stages run concurrently with bounded queues between them, so memory stays a few
-//! chunks whatever the dataset size: a reader thread pulls items in source order and cuts them
-//! into chunks that never straddle a shard; the calling thread decodes/transforms each chunk on
+//! chunks whatever the dataset size: a reader thread pulls items in source order, split after
+//! split (one pipeline for the whole run, so no split waits for the previous one's last shard
+//! to be written), and cuts them into chunks that never straddle a shard; the calling thread decodes/transforms each chunk on
 //! a rayon pool of `--workers` threads (order preserved) and numbers the accepted rows with
 //! dense ids; `--writers` writer threads (shard `s` goes to writer `s mod writers`) append the
 //! rows, finish shards atomically and journal each one (see [`journal`]). Ids are assigned
@@ -30,7 +31,7 @@ use schemas::JsonDocument;
 
 use crate::error::{Error, Result};
 use crate::shards::{default_row_group_rows, tmp_path, Row, ShardWriter};
-use crate::sources::{Item, Source};
+use crate::sources::{Item, Source, SplitSource};
 use journal::{DoneShard, Journal};
 
 /// How to run an ingest; none of these but `shard_rows` and `partition` change the bytes.
@@ -346,6 +347,7 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
         .sum();
     let bar = progress_bar(opts.progress, total, &source.dataset);
 
+    let mut segments = Vec::new();
     for ((split, block), &(first, end_item)) in source.splits.iter().zip(&blocks).zip(&todo) {
         // Stale temporaries of a killed run are never part of the output.
         for s in block.clone() {
@@ -361,21 +363,23 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
                 .filter(|d| d.split == split.name)
                 .map(|d| d.entry.rows)
                 .sum::<u64>();
-        let run = SplitRun {
-            source,
-            split: &split.name,
-            split_len: split.len,
-            rows_per_shard,
+        segments.push(Segment {
+            split,
             start_item: first * rows_per_shard,
             end_item,
             first_id,
-            writers,
-            out,
-            journal_path: &journal_path,
-            bar: &bar,
-        };
-        journal = run.run(&pool, journal)?;
+        });
     }
+    let run = Run {
+        source,
+        segments,
+        rows_per_shard,
+        writers,
+        out,
+        journal_path: &journal_path,
+        bar: &bar,
+    };
+    journal = run.run(&pool, journal)?;
     bar.finish_and_clear();
 
     let mut manifest = header;
@@ -430,53 +434,64 @@ fn chunk_items(pixel_bytes: usize) -> usize {
     ((32 << 20) / pixel_bytes.max(1)).clamp(16, 1024)
 }
 
-/// One prepared chunk: first source index, id of its first accepted row, then per item (key,
-/// label, pixels or reason).
+/// One prepared chunk: its segment, first source index, id of its first accepted row, then per
+/// item (key, label, pixels or reason).
 type Prepared = (
+    usize,
     u64,
     u64,
     Vec<(String, Option<i32>, std::result::Result<Vec<u8>, String>)>,
 );
 
-struct SplitRun<'a> {
-    source: &'a Source,
-    split: &'a str,
-    split_len: u64,
-    rows_per_shard: u64,
+/// A chunk as read: its segment, first source index and items.
+type Chunk = (usize, u64, Vec<Item>);
+
+/// The part of one split this run writes: source items `[start_item, end_item)`, the first of
+/// them starting a shard, whose first accepted row gets id `first_id`.
+struct Segment<'a> {
+    split: &'a SplitSource,
     start_item: u64,
     end_item: u64,
     first_id: u64,
+}
+
+/// One pipeline over every split's segment in turn: while the writers finish one split's last
+/// shard, the workers already decode the next split, and only the run's very end drains.
+struct Run<'a> {
+    source: &'a Source,
+    segments: Vec<Segment<'a>>,
+    rows_per_shard: u64,
     writers: usize,
     out: &'a Path,
     journal_path: &'a Path,
     bar: &'a ProgressBar,
 }
 
-impl SplitRun<'_> {
+impl Run<'_> {
     fn run(&self, pool: &rayon::ThreadPool, journal: Journal) -> Result<Journal> {
-        let split = self
-            .source
-            .splits
-            .iter()
-            .find(|s| s.name == self.split)
-            .expect("split exists");
-        let items = (split.open)(self.start_item)?;
-        let (chunk_tx, chunk_rx) = sync_channel::<Result<(u64, Vec<Item>)>>(2);
+        let (chunk_tx, chunk_rx) = sync_channel::<Result<Chunk>>(2);
         let (prep_txs, prep_rxs): (Vec<_>, Vec<_>) = (0..self.writers)
             .map(|_| sync_channel::<Prepared>(2))
             .unzip();
+        // Shards are dealt to the writers round robin across the run, split after split.
+        let mut first_ordinal = Vec::with_capacity(self.segments.len());
+        let mut shards = 0;
+        for seg in &self.segments {
+            first_ordinal.push(shards);
+            shards += (seg.end_item - seg.start_item).div_ceil(self.rows_per_shard);
+        }
         let journal = Mutex::new(journal);
         let result = std::thread::scope(|scope| {
-            scope.spawn(move || self.read(items, chunk_tx));
+            scope.spawn(move || self.read(chunk_tx));
             let journal = &journal;
             let writers: Vec<_> = prep_rxs
                 .into_iter()
                 .map(|rx| scope.spawn(move || self.write(rx, journal)))
                 .collect();
             let mut failed = None;
-            let mut next_id = self.first_id;
+            let mut next_id: Vec<u64> = self.segments.iter().map(|s| s.first_id).collect();
             for chunk in chunk_rx {
-                let (start, items) = match chunk {
+                let (seg, start, items) = match chunk {
                     Ok(c) => c,
                     Err(e) => {
                         failed = Some(e);
@@ -490,10 +505,15 @@ impl SplitRun<'_> {
                         .map(|it| (it.key, it.label, source.prepare(it.payload)))
                         .collect()
                 });
-                let first_id = next_id;
-                next_id += prepared.iter().filter(|p| p.2.is_ok()).count() as u64;
-                let writer = (start / self.rows_per_shard % self.writers as u64) as usize;
-                if prep_txs[writer].send((start, first_id, prepared)).is_err() {
+                let first_id = next_id[seg];
+                next_id[seg] += prepared.iter().filter(|p| p.2.is_ok()).count() as u64;
+                let ordinal = first_ordinal[seg]
+                    + (start - self.segments[seg].start_item) / self.rows_per_shard;
+                let writer = (ordinal % self.writers as u64) as usize;
+                if prep_txs[writer]
+                    .send((seg, start, first_id, prepared))
+                    .is_err()
+                {
                     break; // that writer failed; its error is reported below
                 }
             }
@@ -513,60 +533,70 @@ impl SplitRun<'_> {
         Ok(journal.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Reader thread: source order, chunks cut at shard boundaries.
-    fn read(&self, mut items: crate::sources::Items, tx: SyncSender<Result<(u64, Vec<Item>)>>) {
+    /// Reader thread: each segment in source order, chunks cut at shard boundaries.
+    fn read(&self, tx: SyncSender<Result<Chunk>>) {
         let per_chunk = chunk_items(self.source.pixel_bytes()) as u64;
-        let mut at = self.start_item;
-        while at < self.end_item {
-            let shard_end =
-                ((at / self.rows_per_shard + 1) * self.rows_per_shard).min(self.end_item);
-            let n = per_chunk.min(shard_end - at);
-            let mut chunk = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                match items.next() {
-                    Some(Ok(item)) => chunk.push(item),
-                    Some(Err(e)) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                    None => {
-                        let _ = tx.send(Err(Error::Usage(format!(
-                            "{} split `{}` ended after {} items, {} expected",
-                            self.source.dataset,
-                            self.split,
-                            at + chunk.len() as u64,
-                            self.split_len
-                        ))));
-                        return;
+        for (seg, segment) in self.segments.iter().enumerate() {
+            let split = segment.split;
+            let mut items = match (split.open)(segment.start_item) {
+                Ok(items) => items,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut at = segment.start_item;
+            while at < segment.end_item {
+                let shard_end =
+                    ((at / self.rows_per_shard + 1) * self.rows_per_shard).min(segment.end_item);
+                let n = per_chunk.min(shard_end - at);
+                let mut chunk = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    match items.next() {
+                        Some(Ok(item)) => chunk.push(item),
+                        Some(Err(e)) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                        None => {
+                            let _ = tx.send(Err(Error::Usage(format!(
+                                "{} split `{}` ended after {} items, {} expected",
+                                self.source.dataset,
+                                split.name,
+                                at + chunk.len() as u64,
+                                split.len
+                            ))));
+                            return;
+                        }
                     }
                 }
+                if tx.send(Ok((seg, at, chunk))).is_err() {
+                    return;
+                }
+                at += n;
             }
-            if tx.send(Ok((at, chunk))).is_err() {
-                return;
-            }
-            at += n;
         }
     }
 
     /// Writer thread: the rows of its shards (ids already assigned), one shard per
     /// `rows_per_shard` source items, each journalled as it finishes.
     fn write(&self, rx: Receiver<Prepared>, journal: &Mutex<Journal>) -> Result<()> {
-        let info = ShardInfo {
-            height: self.source.height,
-            width: self.source.width,
-            channels: 3,
-            dataset: self.source.dataset.clone(),
-            split: self.split.to_string(),
-            recipe: self.source.recipe.clone(),
-        };
-        let row_group_rows = default_row_group_rows(&info);
         let mut current: Option<(u64, ShardWriter, Vec<Rejected>)> = None;
-        for (start, first_id, prepared) in rx {
+        for (seg, start, first_id, prepared) in rx {
+            let split = self.segments[seg].split;
             let shard = start / self.rows_per_shard;
             let mut next_id = first_id;
             if current.is_none() {
-                let path = self.out.join(shard_file(self.split, shard));
-                let w = ShardWriter::create(&path, &info, first_id, row_group_rows)?;
+                let info = ShardInfo {
+                    height: self.source.height,
+                    width: self.source.width,
+                    channels: 3,
+                    dataset: self.source.dataset.clone(),
+                    split: split.name.clone(),
+                    recipe: self.source.recipe.clone(),
+                };
+                let path = self.out.join(shard_file(&split.name, shard));
+                let w = ShardWriter::create(&path, &info, first_id, default_row_group_rows(&info))?;
                 current = Some((shard, w, Vec::new()));
             }
             let (index, writer, rejected) = current.as_mut().expect("open shard");
@@ -589,13 +619,13 @@ impl SplitRun<'_> {
             }
             writer.write(&rows)?;
             self.bar.inc(n);
-            let shard_end = ((shard + 1) * self.rows_per_shard).min(self.split_len);
+            let shard_end = ((shard + 1) * self.rows_per_shard).min(split.len);
             if start + n == shard_end {
                 let (index, writer, rejected) = current.take().expect("open shard");
                 let entry = writer.finish()?;
                 let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
                 journal.done.push(DoneShard {
-                    split: self.split.to_string(),
+                    split: split.name.clone(),
                     index,
                     entry,
                     rejected,
