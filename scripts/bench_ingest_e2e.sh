@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end `ncsn ingest` throughput (read + decode + transform + Parquet write + journal) on
 # generated CIFAR-10 binary batches and a CelebA layout of photo-like 178x218 JPEGs q95 (the
-# same generator as scripts/bench_ingest.sh). Three configurations alternate for ROUNDS rounds:
-# 1 worker, 2 workers, and 2 workers with 2 shard writers; each one's best time is reported,
-# with the process's CPU time per image, and the shards must be byte-identical across all.
+# same generator as scripts/bench_ingest.sh). Four configurations alternate for ROUNDS rounds:
+# 1 worker, 2 workers, 2 workers with 2 shard writers, and 1 worker with the whole process
+# pinned to one core (unpinned, the writer and reader threads run on the idle second core for
+# free); each one's best time is reported, with the process's CPU time per image, and the
+# shards must be byte-identical across all.
 #
 # usage: scripts/bench_ingest_e2e.sh [CIFAR_PER_BATCH N_CELEBA]   (default 10000 12000)
 #   BENCH_DIR    where inputs are generated/reused (default ${TMPDIR:-/tmp}/ncsn-bench-ingest-e2e)
