@@ -3,43 +3,8 @@
 //! decode (with Pillow from the project venv), and that the raw samples load in numpy.
 
 mod common;
-use common::python;
+use common::{ok_text as ncsn, py};
 use std::path::Path;
-use std::process::Command;
-
-fn ncsn(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ncsn"))
-        .args(args)
-        .output()
-        .expect("running ncsn");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "ncsn {}: failed\n{text}",
-        args.join(" ")
-    );
-    text
-}
-
-/// Runs `code` with `args` in the reference Python, returning its stdout.
-fn py(code: &str, args: &[&Path]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn demo_pipeline_end_to_end() {

@@ -3,49 +3,11 @@
 //! samples that numpy loads, seeding, interpolation rows, and errors.
 
 mod common;
-use common::python;
+use common::{ok_text as ok, py, run as ncsn};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use schemas::checkpoint::CheckpointMeta;
 use schemas::config::Config;
-
-fn ncsn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ncsn"))
-        .args(args)
-        .output()
-        .expect("running ncsn")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = ncsn(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "ncsn {}: failed\n{text}",
-        args.join(" ")
-    );
-    text
-}
-
-fn py(code: &str, args: &[&Path]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 const PNG_INFO: &str =
     "import sys; from PIL import Image; im = Image.open(sys.argv[1]); im.load(); print(im.size, im.mode)";

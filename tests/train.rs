@@ -78,7 +78,18 @@ fn calibration(dir: &Path, sigma_begin: f64, num_classes: usize) -> std::path::P
     p
 }
 
-fn run(args: &[&str]) -> (bool, String, String) {
+/// `train --config CFG --data DATA --workdir WORK`, then `extra`.
+fn train_args(cfg: &Path, data: &Path, work: &Path, extra: &[&str]) -> Vec<String> {
+    let paths = [("--config", cfg), ("--data", data), ("--workdir", work)];
+    let mut args = vec!["train".to_string()];
+    for (flag, p) in paths {
+        args.extend([flag.to_string(), p.display().to_string()]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
     let out = ncsn().args(args).output().unwrap();
     (
         out.status.success(),
@@ -94,21 +105,15 @@ fn trains_checkpoints_and_resumes() {
     dataset(&data);
     let cfg = config(tmp.path(), 8);
     let cal = calibration(tmp.path(), 12.0, 7);
-    let s = |p: &Path| p.display().to_string();
-    let base = [
-        "train",
-        "--config",
-        &s(&cfg),
-        "--data",
-        &s(&data),
+    let cal = cal.display().to_string();
+    let extra = [
         "--calibration",
-        &s(&cal),
-        "--workdir",
-        &s(&work),
+        &cal,
         "--snapshot-samples",
         "4",
         "--loss-plot",
     ];
+    let base = train_args(&cfg, &data, &work, &extra);
     let (ok, out, err) = run(&base);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("step 6"), "{out}");
@@ -146,8 +151,8 @@ fn trains_checkpoints_and_resumes() {
     assert_eq!(tests, [3, 6], "test loss at each snapshot");
 
     // Resume to step 8.
-    let mut resumed: Vec<&str> = base.to_vec();
-    resumed.extend(["--resume", "--n-iters", "8"]);
+    let mut resumed = base.clone();
+    resumed.extend(["--resume", "--n-iters", "8"].map(String::from));
     let (ok, out, err) = run(&resumed);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("step 8"), "{out}");
@@ -166,16 +171,7 @@ fn resolution_mismatch_is_a_clear_error() {
     let data = tmp.path().join("data");
     dataset(&data);
     let cfg = config(tmp.path(), 16);
-    let s = |p: &Path| p.display().to_string();
-    let (ok, _, err) = run(&[
-        "train",
-        "--config",
-        &s(&cfg),
-        "--data",
-        &s(&data),
-        "--workdir",
-        &s(&tmp.path().join("w")),
-    ]);
+    let (ok, _, err) = run(&train_args(&cfg, &data, &tmp.path().join("w"), &[]));
     assert!(!ok);
     assert!(
         err.contains("image_size") && err.contains("8×8×3") && err.lines().count() == 1,
@@ -192,22 +188,16 @@ fn a_nan_loss_stops_with_step_and_sigma_named() {
     // σ₁ = 1e38: x + σz overflows float32 inside the network, the loss is not finite.
     let cal = calibration(tmp.path(), 1e38, 2);
     let work = tmp.path().join("w");
-    let s = |p: &Path| p.display().to_string();
-    let (ok, _, err) = run(&[
-        "train",
-        "--config",
-        &s(&cfg),
-        "--data",
-        &s(&data),
+    let cal = cal.display().to_string();
+    let extra = [
         "--calibration",
-        &s(&cal),
-        "--workdir",
-        &s(&work),
+        &cal,
         "--n-iters",
         "50",
         "--snapshot-freq",
         "1000",
-    ]);
+    ];
+    let (ok, _, err) = run(&train_args(&cfg, &data, &work, &extra));
     assert!(!ok);
     assert!(
         err.contains("step ") && err.contains("σ index 0") && err.contains("1.0000e38"),
@@ -228,15 +218,7 @@ fn ctrl_c_checkpoints_the_current_step_and_resume_finishes() {
     let (data, work) = (tmp.path().join("data"), tmp.path().join("run"));
     dataset(&data);
     let cfg = config(tmp.path(), 8);
-    let s = |p: &Path| p.display().to_string();
-    let base = [
-        "train",
-        "--config",
-        &s(&cfg),
-        "--data",
-        &s(&data),
-        "--workdir",
-        &s(&work),
+    let extra = [
         "--n-iters",
         "100000",
         "--snapshot-freq",
@@ -247,8 +229,9 @@ fn ctrl_c_checkpoints_the_current_step_and_resume_finishes() {
         "1",
         "--quiet",
     ];
+    let base = train_args(&cfg, &data, &work, &extra);
     let child = ncsn()
-        .args(base)
+        .args(&base)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -292,10 +275,10 @@ fn ctrl_c_checkpoints_the_current_step_and_resume_finishes() {
         .is_file());
 
     // Resume to two steps past the interruption: nothing lost, nothing repeated.
-    let end = (stopped + 2).to_string();
-    let mut resumed: Vec<&str> = base.to_vec();
-    resumed[8] = &end;
-    resumed.push("--resume");
+    let mut resumed = base.clone();
+    let n_iters = resumed.iter().position(|a| a == "--n-iters").unwrap();
+    resumed[n_iters + 1] = (stopped + 2).to_string();
+    resumed.push("--resume".into());
     let (ok, out, err) = run(&resumed);
     assert!(ok, "{out}\n{err}");
     let steps: Vec<u64> = trainer::metrics::read(&metrics)

@@ -41,3 +41,35 @@ pub fn python() -> PathBuf {
     );
     py
 }
+
+/// stdout then stderr of `ncsn ARGS`, which must succeed (both shown otherwise).
+pub fn ok_text(args: &[&str]) -> String {
+    let out = run(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "ncsn {}: failed\n{text}",
+        args.join(" ")
+    );
+    text
+}
+
+/// stdout of `python -c CODE ARGS` in the project venv, which must succeed.
+pub fn py(code: &str, args: &[&Path]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("running python");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
