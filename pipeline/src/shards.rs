@@ -50,8 +50,10 @@ pub struct Row {
 /// depend only on the sequence of rows, never on how callers chunked their `write` calls
 /// (resume, `--workers` and merge renumbering all rely on that). Encoding a row group batch by
 /// batch spreads its zstd work over the row group's arrival instead of leaving it all for the
-/// last row, when a pipeline's decode threads have nothing left to do but wait. Dropping a writer without
-/// `finish` (an error mid-run) deletes the temporary file: no half-written shard stays behind.
+/// last row, when a pipeline's decode threads have nothing left to do but wait.
+///
+/// Dropping a writer without `finish` (an error mid-run) deletes the temporary file: no
+/// half-written shard stays behind.
 pub struct ShardWriter {
     path: PathBuf,
     tmp: PathBuf,

@@ -7,13 +7,17 @@
 //! unfinished shard and lets `--partition i/n` hand out disjoint blocks of shards.
 //!
 //! Three stages run concurrently with bounded queues between them, so memory stays a few
-//! chunks whatever the dataset size: a reader thread pulls items in source order, split after
-//! split (one pipeline for the whole run, so no split waits for the previous one's last shard
-//! to be written), and cuts them into chunks that never straddle a shard; the calling thread decodes/transforms each chunk on
-//! a rayon pool of `--workers` threads (order preserved) and numbers the accepted rows with
-//! dense ids; `--writers` writer threads (shard `s` goes to writer `s mod writers`) append the
-//! rows, finish shards atomically and journal each one (see [`journal`]). Ids are assigned
-//! before the writers, so a shard's bytes do not depend on how many writers there are.
+//! chunks whatever the dataset size:
+//! - a reader thread pulls items in source order, split after split, and cuts them into
+//!   chunks that never straddle a shard. It is one pipeline for the whole run, so no split
+//!   waits for the previous one's last shard to be written;
+//! - the calling thread decodes/transforms each chunk on a rayon pool of `--workers` threads
+//!   (order preserved) and numbers the accepted rows with dense ids;
+//! - `--writers` writer threads, dealt the run's shards round robin, append the rows, finish
+//!   shards atomically and journal each one (see [`journal`]).
+//!
+//! Ids are assigned before the writers, so a shard's bytes do not depend on how many writers
+//! there are.
 
 pub mod journal;
 pub mod merge;
