@@ -324,3 +324,51 @@ fn a_fatal_source_error_leaves_no_half_written_shard() {
     ingest::ingest(&synthetic(&[]), &opts(&clean, 1, Some(8))).unwrap();
     assert_eq!(shard_hashes(&out), shard_hashes(&clean));
 }
+
+/// The splits run as one pipeline, so a later split is opened while the earlier one is still
+/// being written: its failure must still be the error reported, after the earlier split's
+/// shards are finished and journaled, and a resume must finish the run to the clean bytes.
+#[test]
+fn a_split_that_cannot_be_opened_stops_the_run_after_the_splits_before_it() {
+    let with_test_split = |broken: bool| {
+        let mut src = synthetic(&[]);
+        let test = synthetic(&[]).splits.remove(0);
+        src.splits.push(SplitSource {
+            name: "test".into(),
+            open: if broken {
+                Box::new(|_| Err(pipeline::Error::format("test_lmdb", "no such LMDB")))
+            } else {
+                test.open
+            },
+            ..test
+        });
+        src
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let err = ingest::ingest(&with_test_split(true), &opts(&out, 2, Some(8)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("test_lmdb") && err.contains("no such LMDB"),
+        "{err}"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let train: Vec<String> = (0..4).map(|s| format!("train-{s:05}.parquet")).collect();
+    let mut want = vec!["ingest-journal.json".to_string()];
+    want.extend(train);
+    assert_eq!(files, want, "all of train, journaled; nothing of test");
+
+    let mut resume = opts(&out, 2, Some(8));
+    resume.resume = true;
+    let s = ingest::ingest(&with_test_split(false), &resume).unwrap();
+    assert_eq!(s.resumed_shards, 4);
+    let clean = tmp.path().join("clean");
+    ingest::ingest(&with_test_split(false), &opts(&clean, 1, Some(8))).unwrap();
+    assert_eq!(shard_hashes(&out), shard_hashes(&clean));
+    assert_eq!(shard_hashes(&out).len(), 8);
+}
