@@ -4,10 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use pipeline::shards::{Row, ShardWriter};
 use schemas::calibration::Calibration;
-use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
-use schemas::shard::ShardInfo;
 use schemas::JsonDocument;
 
 fn ncsn(args: &[&str]) -> Output {
@@ -26,41 +23,7 @@ fn text(out: &Output) -> (String, String) {
 
 /// `n` pseudo-random 8×8 RGB images in two shards, as `ncsn ingest` lays them out.
 fn dataset(dir: &Path, n: u64) {
-    let info = ShardInfo {
-        height: 8,
-        width: 8,
-        channels: 3,
-        dataset: "test".into(),
-        split: "train".into(),
-        recipe: "none".into(),
-    };
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut byte = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 56) as u8
-    };
-    let rows: Vec<Row> = (0..n)
-        .map(|id| Row {
-            id,
-            key: format!("{id:05}.png"),
-            label: None,
-            pixels: (0..192).map(|_| byte()).collect(),
-        })
-        .collect();
-    let mut split = SplitManifest::default();
-    for (k, chunk) in rows.chunks(n.div_ceil(2) as usize).enumerate() {
-        let path = dir.join(format!("train-{k:05}.parquet"));
-        let mut w = ShardWriter::create(&path, &info, chunk[0].id, 64).unwrap();
-        w.write(chunk).unwrap();
-        let e = w.finish().unwrap();
-        split.count += e.rows;
-        split.shards.push(e);
-    }
-    let mut m = Manifest::new("test", "generated", "none", 8, 8);
-    m.splits.insert("train".into(), split);
-    m.write_atomic(&dir.join(MANIFEST_FILE)).unwrap();
+    testkit::datasets::random_dataset(dir, 8, 8, n as usize, n.div_ceil(2) as usize, 7);
 }
 
 #[test]

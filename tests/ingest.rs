@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::{ncsn, ok, python, run, s};
 
-use pipeline::sources::fixtures::{pattern, write_cifar, write_tar_gz, CifarVersion};
 use schemas::manifest::Manifest;
 use schemas::JsonDocument;
+use testkit::fixtures::{pattern, write_cifar, write_tar_gz, CifarVersion};
 
 /// sha256 of every shard plus the manifest text.
 fn snapshot(dir: &Path) -> (Vec<(String, String)>, String) {
@@ -19,7 +19,7 @@ fn snapshot(dir: &Path) -> (Vec<(String, String)>, String) {
     let mut shards = vec![];
     for sp in m.splits.values() {
         for e in &sp.shards {
-            let (sha, _) = pipeline::shards::sha256_file(&dir.join(&e.file)).unwrap();
+            let (sha, _) = shards::sha256_file(&dir.join(&e.file)).unwrap();
             assert_eq!(sha, e.sha256, "{}", e.file);
             shards.push((e.file.clone(), sha));
         }

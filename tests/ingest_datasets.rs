@@ -11,9 +11,9 @@ use std::process::Command;
 
 use common::{python, run, s};
 
-use pipeline::sources::fixtures::{encode, write_celeba, write_ffhq, write_lmdb, zip_celeba};
 use schemas::manifest::Manifest;
 use schemas::JsonDocument;
+use testkit::fixtures::{encode, write_celeba, write_ffhq, write_lmdb, zip_celeba};
 
 fn ok(args: &[&str]) -> String {
     common::ok(&run(args))
@@ -100,13 +100,13 @@ fn counts(out: &Path) -> Vec<(String, u64)> {
 
 /// The keys of one split's rows, in order.
 fn split_keys(out: &Path, split: &str) -> Vec<String> {
-    let ds = pipeline::shards::Dataset::open(out).unwrap();
+    let ds = shards::Dataset::open(out).unwrap();
     ds.read_split(split).unwrap().keys
 }
 
 /// Every key the shards of `out` hold, split by split.
 fn keys(out: &Path) -> Vec<String> {
-    let ds = pipeline::shards::Dataset::open(out).unwrap();
+    let ds = shards::Dataset::open(out).unwrap();
     let splits: Vec<String> = ds.manifest.splits.keys().cloned().collect();
     splits.iter().flat_map(|sp| split_keys(out, sp)).collect()
 }

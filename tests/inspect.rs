@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use pipeline::sources::fixtures::{pattern, write_cifar, CifarVersion};
+use testkit::fixtures::{pattern, write_cifar, CifarVersion};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ncsn"))

@@ -4,49 +4,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use pipeline::shards::{Row, ShardWriter};
-use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
-use schemas::shard::ShardInfo;
-use schemas::JsonDocument;
-
 fn ncsn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ncsn"))
 }
 
 /// An ingested-looking directory of 8×8 images: `train` (24 rows, 2 shards) and `test` (8).
 fn dataset(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut m = Manifest::new("test", "generated", "none", 8, 8);
-    for (split, n, shards) in [("train", 24u64, 2u64), ("test", 8, 1)] {
-        let info = ShardInfo {
-            height: 8,
-            width: 8,
-            channels: 3,
-            dataset: "test".into(),
-            split: split.into(),
-            recipe: "none".into(),
-        };
-        let mut sm = SplitManifest::default();
-        for s in 0..shards {
-            let per = n / shards;
-            let path = dir.join(format!("{split}-{s:05}.parquet"));
-            let mut w = ShardWriter::create(&path, &info, s * per, 64).unwrap();
-            let rows: Vec<Row> = (s * per..(s + 1) * per)
-                .map(|i| Row {
-                    id: i,
-                    key: format!("{i}"),
-                    label: None,
-                    pixels: (0..192).map(|j| ((i * 31 + j * 5) % 256) as u8).collect(),
-                })
-                .collect();
-            w.write(&rows).unwrap();
-            let e = w.finish().unwrap();
-            sm.count += e.rows;
-            sm.shards.push(e);
-        }
-        m.splits.insert(split.into(), sm);
-    }
-    m.write_atomic(&dir.join(MANIFEST_FILE)).unwrap();
+    testkit::datasets::id_dataset(dir, 8, 24, 2, 8);
 }
 
 fn config(dir: &Path, image_size: u32) -> std::path::PathBuf {

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use pipeline::shards::{Dataset, ShardReader};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use shards::{Dataset, ShardReader};
 
 use crate::error::{Error, Result};
 

@@ -10,7 +10,7 @@ pub enum Error {
     Invalid(String),
     /// Reading the shards failed (missing manifest, unreadable shard, …).
     #[error(transparent)]
-    Pipeline(#[from] pipeline::Error),
+    Pipeline(#[from] shards::Error),
     /// The data cannot be calibrated (no images, one image, shards of different sizes).
     #[error("{}: {msg}", path.display())]
     Data { path: PathBuf, msg: String },

@@ -19,7 +19,7 @@ fn pairs() -> PairwiseOptions {
 
 /// Brute force over all images of a split: (id_a, id_b, distance).
 fn brute_force(dir: &std::path::Path) -> (u64, u64, f64) {
-    let rows = pipeline::shards::Dataset::open(dir)
+    let rows = shards::Dataset::open(dir)
         .unwrap()
         .read_split("train")
         .unwrap();
@@ -100,7 +100,7 @@ fn large_splits_are_sampled_with_a_seed() {
     assert_eq!(load_split(dir.path(), &load(4)).unwrap().ids, s.ids);
     assert_ne!(load_split(dir.path(), &load(5)).unwrap().ids, s.ids);
     // The sampled rows are the stored rows with those ids.
-    let all = pipeline::shards::Dataset::open(dir.path())
+    let all = shards::Dataset::open(dir.path())
         .unwrap()
         .read_split("train")
         .unwrap();

@@ -15,8 +15,8 @@ mod common;
 use common::cpu_seconds;
 
 use pipeline::ingest::{self, Options};
-use pipeline::sources::fixtures::{write_cifar, CifarVersion};
 use pipeline::sources::{celeba, cifar10, Source};
+use testkit::fixtures::{write_cifar, CifarVersion};
 
 /// Restricts the calling thread, and the threads it starts from now on, to the first `cores`
 /// CPUs (all of them for `None`). Linux only; elsewhere a no-op.

@@ -12,8 +12,8 @@ use std::time::Instant;
 mod common;
 use common::cpu_seconds;
 
-use pipeline::shards::{default_row_group_rows, Row, ShardWriter};
 use schemas::shard::ShardInfo;
+use shards::{default_row_group_rows, Row, ShardWriter};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -12,8 +12,8 @@ mod jpeg;
 mod png;
 mod webp;
 
-use crate::grid::Rgb8;
 use crate::resample::{Rect, View};
+use shards::Rgb8;
 
 /// What is wrong with one encoded image, in one line and without the file name (the caller
 /// knows the file or key and adds it).

@@ -1,15 +1,11 @@
-//! Ingestion: dataset readers, Pillow-exact crop/resize, Parquet shard writer and reader.
+//! Ingestion: dataset readers, Pillow-exact crop/resize, and the threaded engine that turns a
+//! dataset as distributed into Parquet shards (written through the `shards` crate).
 
 pub mod decode;
-pub mod error;
-pub mod grid;
 pub mod ingest;
-pub mod inspect;
-pub mod npz;
 pub mod resample;
-pub mod shards;
 pub mod sources;
 pub mod synthetic;
 pub mod transforms;
 
-pub use error::{Error, Result};
+pub use shards::{Error, Result};

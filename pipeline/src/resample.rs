@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::grid::Rgb8;
+use shards::Rgb8;
 
 /// Fixed-point fraction bits of the 8-bit path (`PRECISION_BITS` = 32 − 8 − 2).
 const PRECISION_BITS: u32 = 22;

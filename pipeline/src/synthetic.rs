@@ -6,14 +6,12 @@
 //! The classes are large, smooth and distinct so a small score network learns them in a few
 //! hundred CPU steps and a person recognises them in a sample grid.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{Error, Result};
-use crate::shards::tmp_path;
+use crate::{Error, Result};
 
 /// CIFAR-10's image side.
 pub const SIDE: usize = 32;
@@ -200,11 +198,7 @@ pub fn write_cifar10_bin(
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-    f.write_all(bytes).map_err(Error::io(&tmp))?;
-    f.sync_all().map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    schemas::atomic::write_atomic(path, bytes).map_err(Error::io(path))
 }
 
 #[cfg(test)]

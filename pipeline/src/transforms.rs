@@ -15,9 +15,9 @@
 
 pub use crate::decode::ImageError;
 use crate::decode::{decode_region, Decoded};
-use crate::grid::Rgb8;
 pub use crate::resample::Filter;
 use crate::resample::{needed_input, resize_rect, Rect, View};
+use shards::Rgb8;
 
 /// How one image becomes one training sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use pipeline::ingest::{self, merge::merge, Options};
-use pipeline::shards::Dataset;
-use pipeline::sources::fixtures::{pattern, write_cifar, write_tar_gz, CifarVersion};
 use pipeline::sources::{cifar10, Item, Payload, Source, SplitSource};
 use schemas::manifest::{Manifest, Partition};
 use schemas::JsonDocument;
+use shards::Dataset;
+use testkit::fixtures::{pattern, write_cifar, write_tar_gz, CifarVersion};
 
 fn opts(out: &Path, workers: usize, shard_rows: Option<u64>) -> Options {
     Options {

@@ -4,6 +4,7 @@
 //! re-spells them. Every persisted document carries a `schema_version` so that a newer tool can
 //! refuse (or migrate) files it does not understand instead of misreading them.
 
+pub mod atomic;
 pub mod calibration;
 pub mod checkpoint;
 pub mod config;
@@ -83,20 +84,10 @@ pub trait JsonDocument: serde::Serialize + serde::de::DeserializeOwned {
     }
 }
 
-/// Writes `bytes` to `path` via `path.tmp` + fsync + rename.
+/// Writes `bytes` to `path` atomically ([`atomic::write_atomic`]), naming the file on error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SchemaError> {
-    use std::io::Write;
-    let io = |source| SchemaError::Io {
+    atomic::write_atomic(path, bytes).map_err(|source| SchemaError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }

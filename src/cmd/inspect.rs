@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use pipeline::inspect;
-use pipeline::shards::Dataset;
+use shards::inspect;
+use shards::Dataset;
 
 use super::Global;
 

@@ -179,7 +179,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if let Some(raw) = &args.raw {
         let s = images.size();
         let shape = [s[0] as usize, s[2] as usize, s[3] as usize, 3];
-        pipeline::npz::write_npz_u8(raw, &[("arr_0", &shape, &to_rgb8(&images))])
+        shards::write_npz_u8(raw, &[("arr_0", &shape, &to_rgb8(&images))])
             .with_context(|| format!("writing {}", raw.display()))?;
         println!(
             "wrote {} (uint8, shape {shape:?}, key arr_0)",

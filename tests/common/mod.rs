@@ -2,7 +2,7 @@
 //! so not every file uses every helper).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// The `ncsn` binary built for these tests.
@@ -29,18 +29,8 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// The project venv's Python (Pillow, pyarrow, numpy), or `NCSN_PYTHON`.
-pub fn python() -> PathBuf {
-    let py = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        py.exists(),
-        "{} not found: run scripts/setup.sh (it creates the venv with Pillow and pyarrow)",
-        py.display()
-    );
-    py
-}
+#[allow(unused_imports)]
+pub use testkit::python::{py, python};
 
 /// stdout then stderr of `ncsn ARGS`, which must succeed (both shown otherwise).
 pub fn ok_text(args: &[&str]) -> String {
@@ -56,20 +46,4 @@ pub fn ok_text(args: &[&str]) -> String {
         args.join(" ")
     );
     text
-}
-
-/// stdout of `python -c CODE ARGS` in the project venv, which must succeed.
-pub fn py(code: &str, args: &[&Path]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }

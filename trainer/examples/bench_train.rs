@@ -9,11 +9,11 @@
 
 use std::sync::atomic::AtomicBool;
 
-use pipeline::shards::{Row, ShardWriter};
 use schemas::config::Config;
 use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
 use schemas::shard::ShardInfo;
 use schemas::JsonDocument;
+use shards::{Row, ShardWriter};
 use trainer::train::{train, TrainOptions};
 
 fn main() {

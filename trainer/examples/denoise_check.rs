@@ -15,7 +15,7 @@ fn main() {
         trainer::checkpoint::Weights::Ema
     };
     let m = trainer::sample::load_model(a[1].as_ref(), which, Device::Cpu).expect("model");
-    let ds = pipeline::shards::Dataset::open(a[2].as_ref()).expect("data");
+    let ds = shards::Dataset::open(a[2].as_ref()).expect("data");
     let split = if ds.manifest.splits.contains_key("test") {
         "test"
     } else {

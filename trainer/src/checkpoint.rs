@@ -247,7 +247,7 @@ pub fn save(
     std::fs::create_dir_all(checkpoint_dir).map_err(io(checkpoint_dir))?;
     let name = checkpoint_file_name(meta.step);
     let file = checkpoint_dir.join(&name);
-    let tmp = pipeline::shards::tmp_path(&file);
+    let tmp = schemas::atomic::tmp_path(&file);
     // safetensors wants contiguous CPU tensors; the copy is also what lets training continue
     // on the device while the file is written.
     let cpu: Vec<(String, Tensor)> = tensors

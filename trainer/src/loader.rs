@@ -17,16 +17,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pipeline::shards::{Dataset, ShardReader, ShardRows};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use schemas::checkpoint::DataCursor;
+use shards::{Dataset, ShardReader, ShardRows};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
     #[error(transparent)]
-    Pipeline(#[from] pipeline::error::Error),
+    Pipeline(#[from] shards::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("the data loader thread stopped unexpectedly")]

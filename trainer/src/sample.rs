@@ -20,7 +20,7 @@ pub enum SampleError {
     #[error("sampling settings: {0}")]
     Settings(String),
     #[error(transparent)]
-    Image(#[from] pipeline::Error),
+    Image(#[from] shards::Error),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{}: {source}", path.display())]
@@ -295,8 +295,8 @@ pub fn write_grid(images: &Tensor, nrow: usize, path: &Path) -> Result<(), Sampl
     let bytes = to_rgb8(images);
     let per = (h * w * 3) as usize;
     let cells: Vec<&[u8]> = (0..n).map(|k| &bytes[k * per..(k + 1) * per]).collect();
-    let grid = pipeline::grid::make_grid(&cells, h, w, nrow, 2, 0);
-    pipeline::grid::write_png(path, &grid)?;
+    let grid = shards::make_grid(&cells, h, w, nrow, 2, 0);
+    shards::write_png(path, &grid)?;
     Ok(())
 }
 

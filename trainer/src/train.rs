@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pipeline::shards::Dataset;
 use schemas::checkpoint::{CheckpointMeta, DataCursor, RngState};
 use schemas::config::Config;
+use shards::Dataset;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -34,7 +34,7 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] loader::LoaderError),
     #[error(transparent)]
-    Pipeline(#[from] pipeline::error::Error),
+    Pipeline(#[from] shards::Error),
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error(transparent)]

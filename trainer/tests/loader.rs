@@ -5,8 +5,8 @@ mod train_support;
 
 use std::collections::BTreeMap;
 
-use pipeline::shards::Dataset;
 use schemas::checkpoint::DataCursor;
+use shards::Dataset;
 use tch::Device;
 use trainer::loader::{Loader, LoaderConfig};
 

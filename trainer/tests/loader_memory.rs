@@ -3,8 +3,8 @@
 
 mod train_support;
 
-use pipeline::shards::Dataset;
 use schemas::checkpoint::DataCursor;
+use shards::Dataset;
 use tch::Device;
 use trainer::loader::{Loader, LoaderConfig};
 

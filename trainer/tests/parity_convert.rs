@@ -3,7 +3,7 @@
 //! with torch from the reference weights, converts to a workdir whose EMA weights load into
 //! our NCSNv2 and reproduce the authors' score.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use schemas::config::Config;
@@ -12,21 +12,7 @@ use tch::{Device, Tensor};
 use trainer::checkpoint::{load_weights, resolve, Weights};
 use trainer::models::{self, ScoreModel};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn python() -> PathBuf {
-    let py = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    assert!(
-        py.is_file(),
-        "Python with torch not found at {} (run scripts/setup.sh, or set NCSN_PYTHON)",
-        py.display()
-    );
-    py
-}
+use testkit::python::{python, workspace_root as workspace};
 
 fn reference_dir() -> PathBuf {
     let dir = match std::env::var_os("NCSN_REFERENCE_DIR") {

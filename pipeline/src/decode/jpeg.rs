@@ -9,8 +9,8 @@ use std::ffi::CStr;
 use turbojpeg::raw;
 
 use super::{check_inside, widen, Decoded, ImageError};
-use crate::grid::Rgb8;
 use crate::resample::Rect;
+use shards::Rgb8;
 
 /// One TurboJPEG decompressor per thread: creating one allocates, and rayon workers decode
 /// thousands of images each.

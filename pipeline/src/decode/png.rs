@@ -6,7 +6,7 @@
 use std::io::Cursor;
 
 use super::ImageError;
-use crate::grid::Rgb8;
+use shards::Rgb8;
 
 fn err(e: impl std::fmt::Display) -> ImageError {
     ImageError::Png(e.to_string())

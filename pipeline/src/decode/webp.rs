@@ -5,8 +5,8 @@
 use libwebp_sys as sys;
 
 use super::{check_inside, widen, Decoded, ImageError};
-use crate::grid::Rgb8;
 use crate::resample::Rect;
+use shards::Rgb8;
 
 fn features(bytes: &[u8]) -> Result<sys::WebPBitstreamFeatures, ImageError> {
     // SAFETY: zeroed is a valid bit pattern for this plain C struct; libwebp fills it.

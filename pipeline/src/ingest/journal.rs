@@ -12,7 +12,7 @@ use std::path::Path;
 
 use schemas::manifest::{Manifest, Rejected, ShardEntry};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Journal {

@@ -13,8 +13,8 @@ use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
 use schemas::JsonDocument;
 
 use super::{journal, journal_file, manifest_file};
-use crate::error::{Error, Result};
-use crate::shards::{default_row_group_rows, Row, ShardReader, ShardWriter};
+use crate::{Error, Result};
+use shards::{default_row_group_rows, Row, ShardReader, ShardWriter};
 
 /// What a merge did.
 #[derive(Debug, Clone)]

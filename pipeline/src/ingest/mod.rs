@@ -33,10 +33,11 @@ use schemas::manifest::{Manifest, Partition, Rejected, SplitManifest, MANIFEST_F
 use schemas::shard::ShardInfo;
 use schemas::JsonDocument;
 
-use crate::error::{Error, Result};
-use crate::shards::{default_row_group_rows, tmp_path, Row, ShardWriter};
 use crate::sources::{Item, Source, SplitSource};
+use crate::{Error, Result};
 use journal::{DoneShard, Journal};
+use schemas::atomic::tmp_path;
+use shards::{default_row_group_rows, Row, ShardWriter};
 
 /// How to run an ingest; none of these but `shard_rows` and `partition` change the bytes.
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{file_split, recipe_decoder, require_exists, Item, Payload, Source, SplitSource};
-use crate::error::{Error, Result};
 use crate::transforms::{Filter, Recipe};
+use crate::{Error, Result};
 
 pub const CROP: u32 = 140;
 pub const DEFAULT_RESOLUTION: u32 = 64;

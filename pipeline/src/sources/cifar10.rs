@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{pickle, require_exists, Item, Items, Payload, Source, SplitSource};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 const RECORD: usize = 3073; // 1 label byte + 3072 pixel bytes (binary version)
 const PIXELS: usize = 3072;

@@ -15,8 +15,8 @@ use super::{
     file_split, image_files, lsun, recipe_decoder, require_exists, Item, Payload, Source,
     SplitSource,
 };
-use crate::error::{Error, Result};
 use crate::transforms::{Filter, Recipe};
+use crate::{Error, Result};
 
 pub const DEFAULT_RESOLUTION: u32 = 256;
 pub const DEFAULT_SPLIT_SEED: u64 = 2020;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{file_split, image_files, recipe_decoder, require_exists, Source};
-use crate::error::{Error, Result};
 use crate::transforms::{Filter, Recipe};
+use crate::{Error, Result};
 
 pub const DEFAULT_RESOLUTION: u32 = 64;
 

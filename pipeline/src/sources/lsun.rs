@@ -11,8 +11,8 @@ use heed::{Env, EnvFlags, EnvOpenOptions};
 
 use super::{recipe_decoder, require_exists, Item, Items, Payload, Source, SplitSource};
 use crate::decode::sniff;
-use crate::error::{Error, Result};
 use crate::transforms::{Filter, Recipe};
+use crate::{Error, Result};
 
 pub const DEFAULT_RESOLUTION: u32 = 96;
 

@@ -8,7 +8,6 @@
 pub mod celeba;
 pub mod cifar10;
 pub mod ffhq;
-pub mod fixtures;
 pub mod folder;
 pub mod lsun;
 pub mod pickle;
@@ -16,7 +15,7 @@ pub mod pickle;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// One input image before decoding.
 #[derive(Debug)]

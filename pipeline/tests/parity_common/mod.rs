@@ -1,24 +1,7 @@
 //! Shared by the parity tests: the reference Python interpreter and the photo-like image
 //! generator (Python source, prepended to each test's script).
 
-use std::path::{Path, PathBuf};
-
-/// The venv interpreter with Pillow; the test fails (never skips) when it is missing.
-pub fn python() -> PathBuf {
-    let p = std::env::var_os("NCSN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(".venv/bin/python")
-        });
-    assert!(
-        p.exists(),
-        "Python with Pillow not found at {} (run scripts/setup.sh, or set NCSN_PYTHON)",
-        p.display()
-    );
-    p
-}
+pub use testkit::python::python;
 
 /// `photo(w, h, seed)`: smooth gradients, hard-edged shapes, one-pixel lines and noise, as a
 /// uint8 HxWx3 array; `encode(a, kind, seed)`: bytes in one of the formats the datasets ship.

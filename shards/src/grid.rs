@@ -4,15 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::shards::tmp_path;
-
-/// An RGB uint8 image, HWC.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rgb8 {
-    pub width: u32,
-    pub height: u32,
-    pub data: Vec<u8>,
-}
+use crate::rgb::Rgb8;
 
 /// Lays out `images` (each `h × w` RGB, HWC) `nrow` per row with `padding` pixels of
 /// `pad_value` around each, exactly like `torchvision.utils.make_grid` (default padding 2, 0).
@@ -55,24 +47,26 @@ pub fn make_grid(
     }
 }
 
-/// Writes an RGB PNG through a temporary file and a rename.
+/// Writes an RGB PNG atomically (temporary file, then rename).
 pub fn write_png(path: &Path, img: &Rgb8) -> Result<()> {
-    let tmp = tmp_path(path);
-    image::save_buffer_with_format(
-        &tmp,
-        &img.data,
-        img.width,
-        img.height,
-        image::ExtendedColorType::Rgb8,
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| Error::format(path, format!("cannot write PNG: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    schemas::atomic::write_atomic_with(path, |w| {
+        image::write_buffer_with_format(
+            w,
+            &img.data,
+            img.width,
+            img.height,
+            image::ExtendedColorType::Rgb8,
+            image::ImageFormat::Png,
+        )
+        .map_err(std::io::Error::other)
+    })
+    .map_err(|e| Error::format(path, format!("cannot write PNG: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use schemas::atomic::tmp_path;
 
     #[test]
     fn geometry_matches_torchvision_make_grid() {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use shards::{Error, Result};
 
 /// A deterministic `w × h` RGB image (HWC), different for every `seed`.
 pub fn pattern(w: u32, h: u32, seed: u64) -> Vec<u8> {
@@ -67,7 +67,7 @@ pub fn write_cifar(dir: &Path, version: CifarVersion, per_batch: usize) -> Resul
             CifarVersion::Binary => (sub.join(format!("{name}.bin")), bin),
             CifarVersion::Python => (
                 sub.join(name),
-                super::pickle::write_cifar_batch_py2(&planes, &labels),
+                crate::pickle::write_cifar_batch_py2(&planes, &labels),
             ),
         };
         std::fs::write(&path, bytes).map_err(Error::io(&path))?;

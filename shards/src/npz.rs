@@ -9,7 +9,6 @@ use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
 use crate::error::{Error, Result};
-use crate::shards::tmp_path;
 
 /// The `.npy` (v1.0) bytes of a C-ordered uint8 array of `shape`.
 pub fn npy_u8(shape: &[usize], data: &[u8]) -> Vec<u8> {
@@ -40,27 +39,26 @@ pub fn npy_u8(shape: &[usize], data: &[u8]) -> Vec<u8> {
 
 /// Writes `arrays` (name, shape, uint8 data) as an uncompressed `.npz`, atomically.
 pub fn write_npz_u8(path: &Path, arrays: &[(&str, &[usize], &[u8])]) -> Result<()> {
-    let tmp = tmp_path(path);
-    let file = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let zerr = |e: zip::result::ZipError| Error::format(path, format!("cannot write npz: {e}"));
-    for (name, shape, data) in arrays {
-        let npy = npy_u8(shape, data);
-        let opts = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Stored)
-            .large_file(npy.len() as u64 >= u32::MAX as u64);
-        zip.start_file(format!("{name}.npy"), opts).map_err(zerr)?;
-        zip.write_all(&npy).map_err(Error::io(&tmp))?;
-    }
-    let mut w = zip.finish().map_err(zerr)?;
-    w.flush().map_err(Error::io(&tmp))?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    schemas::atomic::write_atomic_with(path, |w| {
+        let mut zip = zip::ZipWriter::new(w);
+        for (name, shape, data) in arrays {
+            let npy = npy_u8(shape, data);
+            let opts = SimpleFileOptions::default()
+                .compression_method(CompressionMethod::Stored)
+                .large_file(npy.len() as u64 >= u32::MAX as u64);
+            zip.start_file(format!("{name}.npy"), opts)?;
+            zip.write_all(&npy)?;
+        }
+        zip.finish()?;
+        Ok(())
+    })
+    .map_err(Error::io(path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use schemas::atomic::tmp_path;
 
     #[test]
     fn npy_header_is_aligned_and_describes_the_array() {

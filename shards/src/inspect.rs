@@ -6,9 +6,11 @@ use std::path::Path;
 
 use schemas::manifest::Manifest;
 
+use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::grid::{make_grid, write_png};
-use crate::shards::{sha256_file, Dataset, ShardReader};
+use crate::hash::sha256_file;
+use crate::read::ShardReader;
 
 /// A human-readable description of the manifest: counts, recipe, geometry, shards, rejected.
 pub fn describe(ds: &Dataset) -> String {

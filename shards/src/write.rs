@@ -1,29 +1,29 @@
-//! Parquet shards (SPEC §4): the atomic writer and the reader every later stage streams from.
+//! The shard writer (SPEC §4): rows in, one Parquet file out, atomically.
 //!
 //! A shard is written to `<name>.tmp` and renamed into place only once complete, so a crash
-//! never leaves a file that looks finished. Its sha256 is computed from the final bytes and
-//! recorded in the manifest.
+//! never leaves a file that looks finished. Its sha256 is computed from the bytes as they are
+//! written and recorded in the manifest.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array,
+    ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array,
 };
 use arrow::buffer::Buffer;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use schemas::manifest::{Manifest, ShardEntry, SplitManifest, MANIFEST_FILE};
-use schemas::shard::{ShardInfo, COL_ID, COL_KEY, COL_LABEL, COL_PIXELS};
-use schemas::JsonDocument;
+use schemas::atomic::tmp_path;
+use schemas::manifest::ShardEntry;
+use schemas::shard::{ShardInfo, COL_ID, COL_KEY, COL_PIXELS};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::read::ShardRows;
 
 /// Rows per Parquet row group: ~64 MiB of pixels, at least one row (SPEC §4: sized for streaming).
 pub fn default_row_group_rows(info: &ShardInfo) -> usize {
@@ -286,228 +286,11 @@ impl Write for HashingFile {
     }
 }
 
-/// `<path>.tmp`: where a shard or document lives until it is complete.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
-    PathBuf::from(s)
-}
-
-/// sha256 (hex) and size of a file.
-pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut f = File::open(path).map_err(Error::io(path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).map_err(Error::io(path))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex::encode(h.finalize()), n))
-}
-
-/// Rows read back from a shard, columnar: `pixels` holds `len()` images back to back.
-#[derive(Debug, Clone, Default)]
-pub struct ShardRows {
-    pub ids: Vec<u64>,
-    pub keys: Vec<String>,
-    pub labels: Vec<Option<i32>>,
-    pub pixels: Vec<u8>,
-}
-
-impl ShardRows {
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// The `i`-th image's bytes.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let w = self.pixels.len() / self.len().max(1);
-        &self.pixels[i * w..(i + 1) * w]
-    }
-}
-
-/// Reads one shard, in record batches of at most `batch_rows` rows.
-pub struct ShardReader {
-    path: PathBuf,
-    pub info: ShardInfo,
-    pub num_rows: u64,
-    builder: ParquetRecordBatchReaderBuilder<File>,
-}
-
-impl ShardReader {
-    pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(Error::io(path))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(Error::parquet(path))?;
-        let md = builder.metadata().file_metadata();
-        let kv = md
-            .key_value_metadata()
-            .map(|kv| {
-                kv.iter()
-                    .filter_map(|e| Some((e.key.clone(), e.value.clone()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let info = ShardInfo::from_metadata(&kv, &path.display().to_string())?;
-        let num_rows = md.num_rows() as u64;
-        Ok(Self {
-            path: path.to_path_buf(),
-            info,
-            num_rows,
-            builder,
-        })
-    }
-
-    /// Number of Parquet row groups (the unit a streaming reader can seek to).
-    pub fn num_row_groups(&self) -> usize {
-        self.builder.metadata().num_row_groups()
-    }
-
-    /// All rows, or only those of the given row groups, in batches of at most `batch_rows`.
-    pub fn batches(
-        self,
-        batch_rows: usize,
-        row_groups: Option<Vec<usize>>,
-    ) -> Result<impl Iterator<Item = Result<ShardRows>>> {
-        let path = self.path.clone();
-        let width = self.info.pixel_bytes();
-        let mut b = self.builder.with_batch_size(batch_rows.max(1));
-        if let Some(g) = row_groups {
-            b = b.with_row_groups(g);
-        }
-        let reader = b.build().map_err(Error::parquet(&path))?;
-        Ok(reader.map(move |batch| {
-            let batch = batch.map_err(Error::arrow(&path))?;
-            rows_from_batch(&batch, width, &path)
-        }))
-    }
-
-    /// Every row of the shard at once (tests, small shards, calibration blocks).
-    pub fn read_all(self) -> Result<ShardRows> {
-        let n = self.num_rows as usize;
-        let mut out = ShardRows::default();
-        for b in self.batches(n.max(1), None)? {
-            let b = b?;
-            out.ids.extend(b.ids);
-            out.keys.extend(b.keys);
-            out.labels.extend(b.labels);
-            out.pixels.extend(b.pixels);
-        }
-        Ok(out)
-    }
-}
-
-fn rows_from_batch(batch: &RecordBatch, width: usize, path: &Path) -> Result<ShardRows> {
-    fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
-        b.column_by_name(name)
-            .and_then(|c| c.as_any().downcast_ref::<T>())
-            .ok_or_else(|| {
-                Error::format(
-                    path,
-                    format!("column `{name}` missing or of the wrong type"),
-                )
-            })
-    }
-    let ids = col::<UInt64Array>(batch, COL_ID, path)?;
-    let keys = col::<StringArray>(batch, COL_KEY, path)?;
-    let labels = col::<Int32Array>(batch, COL_LABEL, path)?;
-    let pixels = col::<FixedSizeBinaryArray>(batch, COL_PIXELS, path)?;
-    if pixels.value_length() as usize != width {
-        return Err(Error::format(
-            path,
-            format!(
-                "pixels are {} bytes per row, metadata says {width}",
-                pixels.value_length()
-            ),
-        ));
-    }
-    let n = batch.num_rows();
-    Ok(ShardRows {
-        ids: ids.values().to_vec(),
-        keys: (0..n).map(|i| keys.value(i).to_string()).collect(),
-        labels: (0..n)
-            .map(|i| labels.is_valid(i).then(|| labels.value(i)))
-            .collect(),
-        pixels: pixels.value_data()[..n * width].to_vec(),
-    })
-}
-
-/// An ingested directory: its manifest and the way to its shards.
-#[derive(Debug, Clone)]
-pub struct Dataset {
-    pub dir: PathBuf,
-    pub manifest: Manifest,
-}
-
-impl Dataset {
-    pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join(MANIFEST_FILE);
-        if !path.exists() {
-            return Err(Error::format(
-                dir,
-                "no manifest.json here: not an `ncsn ingest` output directory",
-            ));
-        }
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            manifest: Manifest::read(&path)?,
-        })
-    }
-
-    /// The geometry and provenance shared by all shards of `split`.
-    pub fn info(&self, split: &str) -> ShardInfo {
-        let m = &self.manifest;
-        ShardInfo {
-            height: m.height,
-            width: m.width,
-            channels: m.channels,
-            dataset: m.dataset.clone(),
-            split: split.to_string(),
-            recipe: m.recipe.clone(),
-        }
-    }
-
-    pub fn split(&self, name: &str) -> Result<&SplitManifest> {
-        self.manifest.splits.get(name).ok_or_else(|| {
-            let have: Vec<_> = self.manifest.splits.keys().cloned().collect();
-            Error::Usage(format!(
-                "{}: no split `{name}` (this directory has: {})",
-                self.dir.display(),
-                have.join(", ")
-            ))
-        })
-    }
-
-    pub fn shard_path(&self, entry: &ShardEntry) -> PathBuf {
-        self.dir.join(&entry.file)
-    }
-
-    /// Every row of a split, in id order. For small data only (tests, previews).
-    pub fn read_split(&self, split: &str) -> Result<ShardRows> {
-        let mut out = ShardRows::default();
-        for e in &self.split(split)?.shards {
-            let r = ShardReader::open(&self.shard_path(e))?.read_all()?;
-            out.ids.extend(r.ids);
-            out.keys.extend(r.keys);
-            out.labels.extend(r.labels);
-            out.pixels.extend(r.pixels);
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::sha256_file;
+    use crate::read::ShardReader;
 
     fn info() -> ShardInfo {
         ShardInfo {
@@ -621,12 +404,5 @@ mod tests {
         std::fs::write(&p, b"not parquet at all").unwrap();
         let err = ShardReader::open(&p).err().unwrap().to_string();
         assert!(err.contains("junk.parquet"), "{err}");
-    }
-
-    #[test]
-    fn missing_manifest_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let err = Dataset::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("manifest.json"), "{err}");
     }
 }

@@ -1,0 +1,113 @@
+//! Small ingested directories (shards + `manifest.json`) written with the same shard writer
+//! `ncsn ingest` uses, so tests of calibration, loading and training need no dataset reader.
+
+use std::path::Path;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
+use schemas::shard::ShardInfo;
+use schemas::JsonDocument;
+use shards::{Row, ShardWriter};
+
+/// The geometry of a test split: `height × width` RGB, dataset "test", recipe "none".
+pub fn info(split: &str, height: u32, width: u32) -> ShardInfo {
+    ShardInfo {
+        height,
+        width,
+        channels: 3,
+        dataset: "test".into(),
+        split: split.into(),
+        recipe: "none".into(),
+    }
+}
+
+/// Writes each split's shards (`<split>-<k>.parquet`, one per entry, each with its own
+/// geometry and rows; ids continue across a split's shards) and a manifest with the
+/// geometry `manifest_hw` listing them.
+pub fn write_dataset(
+    dir: &Path,
+    manifest_hw: (u32, u32),
+    splits: &[(&str, Vec<(ShardInfo, Vec<Row>)>)],
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut m = Manifest::new("test", "generated", "none", manifest_hw.0, manifest_hw.1);
+    for (split, shards) in splits {
+        let mut sm = SplitManifest::default();
+        let mut first_id = 0;
+        for (k, (info, rows)) in shards.iter().enumerate() {
+            let path = dir.join(format!("{split}-{k:05}.parquet"));
+            let mut w = ShardWriter::create(&path, info, first_id, 16).unwrap();
+            w.write(rows).unwrap();
+            let entry = w.finish().unwrap();
+            first_id += entry.rows;
+            sm.count += entry.rows;
+            sm.shards.push(entry);
+        }
+        m.splits.insert(split.to_string(), sm);
+    }
+    m.write_atomic(&dir.join(MANIFEST_FILE)).unwrap();
+}
+
+/// Random images, ids from `first_id`, keys `img<id>.png`.
+pub fn random_rows(n: usize, dims: usize, first_id: u64, seed: u64) -> Vec<Row> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n as u64)
+        .map(|i| Row {
+            id: first_id + i,
+            key: format!("img{}.png", first_id + i),
+            label: None,
+            pixels: (0..dims).map(|_| rng.random::<u8>()).collect(),
+        })
+        .collect()
+}
+
+/// `n` random `h × w` images as the `train` split, in shards of at most `per_shard` rows.
+pub fn random_dataset(dir: &Path, h: u32, w: u32, n: usize, per_shard: usize, seed: u64) {
+    let rows = random_rows(n, (h * w * 3) as usize, 0, seed);
+    let shards = rows
+        .chunks(per_shard.max(1))
+        .map(|c| (info("train", h, w), c.to_vec()))
+        .collect();
+    write_dataset(dir, (h, w), &[("train", shards)]);
+}
+
+/// Row `id`'s pixels: its id little-endian in the first 8 bytes (so a test can tell which row
+/// a batch holds), then a smooth pattern.
+pub fn id_pixels(id: u64, bytes: usize) -> Vec<u8> {
+    let mut p: Vec<u8> = (0..bytes)
+        .map(|j| ((j as u64 * 7 + id * 13) % 251) as u8)
+        .collect();
+    if bytes >= 8 {
+        p[..8].copy_from_slice(&id.to_le_bytes());
+    }
+    p
+}
+
+/// A `size × size` dataset whose pixels name their rows ([`id_pixels`]): `train` with
+/// `n_train` rows over `shards` shards and, if `n_test > 0`, a one-shard `test` split.
+pub fn id_dataset(dir: &Path, size: u32, n_train: u64, shards: u64, n_test: u64) {
+    let bytes = (size * size * 3) as usize;
+    let mut splits = vec![];
+    for (split, n, k) in [("train", n_train, shards.max(1)), ("test", n_test, 1)] {
+        if n == 0 {
+            continue;
+        }
+        let offset = if split == "test" { 1 << 20 } else { 0 };
+        let rows: Vec<Row> = (0..n)
+            .map(|i| Row {
+                id: i,
+                key: format!("{split}{i}"),
+                label: None,
+                pixels: id_pixels(i + offset, bytes),
+            })
+            .collect();
+        let per = n.div_ceil(k) as usize;
+        let shards = rows
+            .chunks(per)
+            .map(|c| (info(split, size, size), c.to_vec()))
+            .collect();
+        splits.push((split, shards));
+    }
+    write_dataset(dir, (size, size), &splits);
+}
