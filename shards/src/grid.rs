@@ -50,15 +50,14 @@ pub fn make_grid(
 /// Writes an RGB PNG atomically (temporary file, then rename).
 pub fn write_png(path: &Path, img: &Rgb8) -> Result<()> {
     schemas::atomic::write_atomic_with(path, |w| {
-        image::write_buffer_with_format(
-            w,
-            &img.data,
-            img.width,
-            img.height,
-            image::ExtendedColorType::Rgb8,
-            image::ImageFormat::Png,
-        )
-        .map_err(std::io::Error::other)
+        let mut enc = png::Encoder::new(w, img.width, img.height);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+        writer
+            .write_image_data(&img.data)
+            .map_err(std::io::Error::other)?;
+        writer.finish().map_err(std::io::Error::other)
     })
     .map_err(|e| Error::format(path, format!("cannot write PNG: {e}")))
 }
@@ -95,7 +94,16 @@ mod tests {
         };
         write_png(&p, &img).unwrap();
         assert!(!tmp_path(&p).exists());
-        let back = image::open(&p).unwrap().to_rgb8();
-        assert_eq!(back.into_raw(), img.data);
+        let mut reader =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&p).unwrap()))
+                .read_info()
+                .unwrap();
+        let mut back = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut back).unwrap();
+        assert_eq!(
+            (frame.width, frame.height, frame.color_type),
+            (3, 2, png::ColorType::Rgb)
+        );
+        assert_eq!(back, img.data);
     }
 }
