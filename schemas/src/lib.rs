@@ -7,8 +7,10 @@
 pub mod atomic;
 pub mod calibration;
 pub mod checkpoint;
+pub mod cifar;
 pub mod config;
 pub mod manifest;
+pub mod rng;
 pub mod shard;
 
 use std::path::Path;

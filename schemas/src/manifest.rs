@@ -6,6 +6,27 @@ use crate::{JsonDocument, SCHEMA_VERSION};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// `.part-i-of-n`: what the files of partition `i` of `n` add to their names, so partitions
+/// written into one directory never collide.
+pub fn partition_suffix(index: u32, count: u32) -> String {
+    format!(".part-{index}-of-{count}")
+}
+
+/// `manifest.part-i-of-n.json`: the manifest a `--partition i/n` run writes, and what
+/// `ncsn ingest merge` looks for.
+pub fn partition_manifest_name(index: u32, count: u32) -> String {
+    format!("manifest{}.json", partition_suffix(index, count))
+}
+
+/// `(i, n)` of a name [`partition_manifest_name`] writes (and only of such a name: digits as
+/// it spells them, `i < n`); `None` for any other file.
+pub fn parse_partition_manifest_name(name: &str) -> Option<(u32, u32)> {
+    let part = name.strip_prefix("manifest.part-")?.strip_suffix(".json")?;
+    let (i, n) = part.split_once("-of-")?;
+    let (i, n) = (i.parse().ok()?, n.parse().ok()?);
+    (i < n && partition_manifest_name(i, n) == name).then_some((i, n))
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
     pub schema_version: u32,
@@ -137,6 +158,27 @@ mod tests {
         assert_eq!(Manifest::read(&path).unwrap(), m);
         assert_eq!(m.total_images(), 3);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn partition_manifest_names_round_trip() {
+        for (i, n) in [(0, 1), (2, 8), (11, 12), (0, 1000)] {
+            let name = partition_manifest_name(i, n);
+            assert_eq!(parse_partition_manifest_name(&name), Some((i, n)), "{name}");
+        }
+        assert_eq!(partition_manifest_name(2, 8), "manifest.part-2-of-8.json");
+        for other in [
+            MANIFEST_FILE,
+            "manifest.part-2-of-8.json.tmp",
+            "ingest-journal.part-2-of-8.json",
+            "manifest.part-02-of-8.json",
+            "manifest.part-+2-of-8.json",
+            "manifest.part-8-of-8.json",
+            "manifest.part-a-of-8.json",
+            "manifest.part-2-of-.json",
+        ] {
+            assert_eq!(parse_partition_manifest_name(other), None, "{other}");
+        }
     }
 
     #[test]
