@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use schemas::cifar;
 
 use crate::{Error, Result};
 
-/// CIFAR-10's image side.
-pub const SIDE: usize = 32;
-/// Bytes per record: the label and three 32×32 colour planes.
-pub const RECORD_BYTES: usize = 1 + 3 * SIDE * SIDE;
+/// The side of a procedural image: CIFAR-10's.
+pub use schemas::cifar::SIDE;
 
 /// The ten classes, in label order (written to `batches.meta.txt`).
 pub const CLASSES: [&str; 10] = [
@@ -123,17 +122,6 @@ pub fn procedural_image(label: u8, seed: u64, index: u64) -> Vec<u8> {
     out
 }
 
-/// One CIFAR-10 binary record: the label, then the R, G and B planes (row-major).
-pub fn cifar_record(label: u8, hwc: &[u8]) -> Vec<u8> {
-    assert_eq!(hwc.len(), SIDE * SIDE * 3, "a CIFAR image is 32×32×3");
-    let mut rec = Vec::with_capacity(RECORD_BYTES);
-    rec.push(label);
-    for c in 0..3 {
-        rec.extend(hwc.iter().skip(c).step_by(3));
-    }
-    rec
-}
-
 /// Options of [`write_cifar10_bin`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SynthOptions {
@@ -166,10 +154,10 @@ pub fn write_cifar10_bin(
     // Test images use indices after all train images so the two splits never share an image.
     let mut write_batch = |name: &str, first: u64, count: u64| -> Result<PathBuf> {
         let path = dir.join(name);
-        let mut bytes = Vec::with_capacity(count as usize * RECORD_BYTES);
+        let mut bytes = Vec::with_capacity(count as usize * cifar::RECORD_BYTES);
         for i in first..first + count {
             let label = (i % 10) as u8;
-            bytes.extend(cifar_record(label, &procedural_image(label, opts.seed, i)));
+            bytes.extend(cifar::record(label, &procedural_image(label, opts.seed, i)));
             done += 1;
             if done.is_multiple_of(256) {
                 progress(done);
@@ -179,16 +167,18 @@ pub fn write_cifar10_bin(
         Ok(path)
     };
     let mut first = 0;
-    for b in 0..5u64 {
-        let count = opts.n_train / 5 + u64::from(b < opts.n_train % 5);
-        files.push(write_batch(
-            &format!("data_batch_{}.bin", b + 1),
-            first,
-            count,
-        )?);
+    let batches = cifar::TRAIN_BATCHES.len() as u64;
+    for (b, name) in (0..).zip(cifar::TRAIN_BATCHES) {
+        let count = opts.n_train / batches + u64::from(b < opts.n_train % batches);
+        files.push(write_batch(&format!("{name}.bin"), first, count)?);
         first += count;
     }
-    files.push(write_batch("test_batch.bin", opts.n_train, opts.n_test)?);
+    let [test] = cifar::TEST_BATCHES;
+    files.push(write_batch(
+        &format!("{test}.bin"),
+        opts.n_train,
+        opts.n_test,
+    )?);
     progress(opts.n_train + opts.n_test);
     // Like the real file: one class name per line.
     let meta = dir.join("batches.meta.txt");
@@ -223,13 +213,16 @@ mod tests {
             })
             .collect();
         // 23 = 5 + 5 + 5 + 4 + 4 records of 3073 bytes.
-        let recs: Vec<u64> = sizes.iter().map(|b| b / RECORD_BYTES as u64).collect();
+        let recs: Vec<u64> = sizes
+            .iter()
+            .map(|b| b / cifar::RECORD_BYTES as u64)
+            .collect();
         assert_eq!(recs, vec![5, 5, 5, 4, 4]);
-        assert!(sizes.iter().all(|b| b % RECORD_BYTES as u64 == 0));
+        assert!(sizes.iter().all(|b| b % cifar::RECORD_BYTES as u64 == 0));
 
         // Byte-level decode of one record: label byte, then R plane, G plane, B plane.
         let batch2 = std::fs::read(s.dir.join("data_batch_2.bin")).unwrap();
-        let rec = &batch2[RECORD_BYTES..2 * RECORD_BYTES]; // global index 6
+        let rec = &batch2[cifar::RECORD_BYTES..2 * cifar::RECORD_BYTES]; // global index 6
         assert_eq!(rec[0], 6);
         let img = procedural_image(6, 5, 6);
         for (y, x) in [(0, 0), (3, 17), (31, 31), (16, 2)] {
@@ -238,7 +231,7 @@ mod tests {
             }
         }
         let test = std::fs::read(s.dir.join("test_batch.bin")).unwrap();
-        assert_eq!(test.len(), 7 * RECORD_BYTES);
+        assert_eq!(test.len(), 7 * cifar::RECORD_BYTES);
         assert_eq!(test[0], (23 % 10) as u8);
         let meta = std::fs::read_to_string(s.dir.join("batches.meta.txt")).unwrap();
         assert_eq!(meta.lines().next(), Some("red_disc"));

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use schemas::cifar;
 use shards::{Error, Result};
 
 /// A deterministic `w × h` RGB image (HWC), different for every `seed`.
@@ -37,31 +38,19 @@ pub fn write_cifar(dir: &Path, version: CifarVersion, per_batch: usize) -> Resul
         CifarVersion::Python => "cifar-10-batches-py",
     });
     std::fs::create_dir_all(&sub).map_err(Error::io(&sub))?;
-    let names = [
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ];
-    for (b, name) in names.iter().enumerate() {
+    let names = cifar::TRAIN_BATCHES.iter().chain(&cifar::TEST_BATCHES);
+    for (b, name) in names.enumerate() {
         let mut planes = Vec::new();
         let mut labels = Vec::new();
         let mut bin = Vec::new();
         for i in 0..per_batch {
             let k = (b * per_batch + i) as u64;
-            let hwc = pattern(32, 32, k);
-            let mut chw = vec![0u8; 3072];
-            for p in 0..1024 {
-                for c in 0..3 {
-                    chw[c * 1024 + p] = hwc[p * 3 + c];
-                }
-            }
+            let side = cifar::SIDE as u32;
+            let chw = cifar::hwc_to_chw(&pattern(side, side, k));
             labels.push((k % 10) as i32);
             bin.push((k % 10) as u8);
             bin.extend_from_slice(&chw);
-            planes.extend_from_slice(&chw);
+            planes.extend(chw);
         }
         let (path, bytes) = match version {
             CifarVersion::Binary => (sub.join(format!("{name}.bin")), bin),

@@ -8,19 +8,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use schemas::cifar::{chw_to_hwc, PIXEL_BYTES, RECORD_BYTES, TEST_BATCHES, TRAIN_BATCHES};
+
 use super::{pickle, require_exists, Item, Items, Payload, Source, SplitSource};
 use crate::{Error, Result};
-
-const RECORD: usize = 3073; // 1 label byte + 3072 pixel bytes (binary version)
-const PIXELS: usize = 3072;
-const TRAIN: [&str; 5] = [
-    "data_batch_1",
-    "data_batch_2",
-    "data_batch_3",
-    "data_batch_4",
-    "data_batch_5",
-];
-const TEST: [&str; 1] = ["test_batch"];
 
 /// Where the batches are and in which version.
 #[derive(Debug, Clone)]
@@ -45,7 +36,7 @@ pub fn open(input: &Path) -> Result<Source> {
     let layout = detect(input)?;
     let counts = count_batches(&layout)?;
     let mut splits = Vec::new();
-    for (split, names) in [("train", &TRAIN[..]), ("test", &TEST[..])] {
+    for (split, names) in [("train", &TRAIN_BATCHES[..]), ("test", &TEST_BATCHES[..])] {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let len = names.iter().map(|n| counts[n]).sum();
         let layout = layout.clone();
@@ -99,7 +90,11 @@ fn detect(input: &Path) -> Result<Layout> {
 
 /// Images per batch file, read once before ingesting (sizes for planning and progress).
 fn count_batches(layout: &Layout) -> Result<HashMap<String, u64>> {
-    let all: Vec<String> = TRAIN.iter().chain(&TEST).map(|s| s.to_string()).collect();
+    let all: Vec<String> = TRAIN_BATCHES
+        .iter()
+        .chain(&TEST_BATCHES)
+        .map(|s| s.to_string())
+        .collect();
     let mut counts = HashMap::new();
     if let Layout::Dir { dir, bin: true } = layout {
         // The binary version's count is its size: no need to read it twice.
@@ -107,7 +102,7 @@ fn count_batches(layout: &Layout) -> Result<HashMap<String, u64>> {
             let path = dir.join(format!("{name}.bin"));
             let len = std::fs::metadata(&path).map_err(Error::io(&path))?.len();
             check_bin_size(&path, len)?;
-            counts.insert(name.clone(), len / RECORD as u64);
+            counts.insert(name.clone(), len / RECORD_BYTES as u64);
         }
         return Ok(counts);
     }
@@ -119,7 +114,7 @@ fn count_batches(layout: &Layout) -> Result<HashMap<String, u64>> {
 }
 
 fn check_bin_size(path: &Path, len: u64) -> Result<()> {
-    if len == 0 || !len.is_multiple_of(RECORD as u64) {
+    if len == 0 || !len.is_multiple_of(RECORD_BYTES as u64) {
         return Err(Error::format(
             path,
             format!(
@@ -147,23 +142,14 @@ fn items(layout: &Layout, names: Vec<String>, start: u64) -> Result<Items> {
                 Ok(Item {
                     key: format!("{}/{i:04}", b.name),
                     label: Some(b.labels[i]),
-                    payload: Payload::Pixels(chw_to_hwc(&b.planes[i * PIXELS..(i + 1) * PIXELS])),
+                    payload: Payload::Pixels(chw_to_hwc(
+                        &b.planes[i * PIXEL_BYTES..(i + 1) * PIXEL_BYTES],
+                    )),
                 })
             })
             .collect()
     });
     Ok(Box::new(it))
-}
-
-/// CIFAR stores 1024 R, then 1024 G, then 1024 B bytes; shards are HWC.
-pub fn chw_to_hwc(planes: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; PIXELS];
-    for p in 0..1024 {
-        for c in 0..3 {
-            out[p * 3 + c] = planes[c * 1024 + p];
-        }
-    }
-    out
 }
 
 /// The named batches in order, each read and parsed only when the consumer gets to it.
@@ -185,10 +171,10 @@ fn batches(layout: &Layout, names: Vec<String>) -> Box<dyn Iterator<Item = Resul
 fn parse(path: &Path, name: String, bin: bool, bytes: Vec<u8>) -> Result<Batch> {
     if bin {
         check_bin_size(path, bytes.len() as u64)?;
-        let n = bytes.len() / RECORD;
+        let n = bytes.len() / RECORD_BYTES;
         let mut labels = Vec::with_capacity(n);
-        let mut planes = Vec::with_capacity(n * PIXELS);
-        for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
+        let mut planes = Vec::with_capacity(n * PIXEL_BYTES);
+        for (i, rec) in bytes.chunks_exact(RECORD_BYTES).enumerate() {
             if rec[0] > 9 {
                 return Err(Error::format(
                     path,
@@ -281,16 +267,6 @@ fn archive_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn planes_become_hwc() {
-        let mut planes = vec![0u8; PIXELS];
-        planes[5] = 10; // R of pixel 5
-        planes[1024 + 5] = 20; // G
-        planes[2048 + 5] = 30; // B
-        let hwc = chw_to_hwc(&planes);
-        assert_eq!(&hwc[15..18], &[10, 20, 30]);
-    }
 
     #[test]
     fn wrong_size_binary_batch_names_the_file() {
