@@ -89,7 +89,7 @@ fn write_random_dataset(dir: &std::path::Path, size: u32, n: u64) {
             label: None,
             pixels: (0..bytes)
                 .map(|_| {
-                    state = trainer::loader::mix(state);
+                    state = schemas::rng::splitmix64(state);
                     state as u8
                 })
                 .collect(),

@@ -8,6 +8,7 @@
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use schemas::rng::{mix64, GOLDEN_GAMMA};
 use tch::{Device, Kind, Tensor};
 
 /// Where the sampler's randomness comes from: the initial x₀ and every z_t of Algorithm 1.
@@ -61,11 +62,9 @@ impl ChainNoise {
     pub fn new(seed: u64, first: u64, n: usize) -> Self {
         let chains = (first..first + n as u64)
             .map(|i| {
-                // splitmix64 of (seed, chain) so neighbouring chains get unrelated streams.
-                let mut z = seed ^ i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                SeededNoise::new(z ^ (z >> 31))
+                // SplitMix64's output function of (seed, chain) so neighbouring chains get
+                // unrelated streams.
+                SeededNoise::new(mix64(seed ^ i.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)))
             })
             .collect();
         Self { chains }

@@ -185,12 +185,8 @@ impl Drop for Loader {
 }
 
 /// A SplitMix64 step: decorrelates (seed, epoch, position) into one well-mixed word.
-pub fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// (`train.rs` seeds torch with it; it should call `schemas::rng::splitmix64` directly.)
+pub use schemas::rng::splitmix64 as mix;
 
 /// The generator of one epoch's shuffle decisions (`purpose` separates independent streams).
 fn epoch_rng(seed: u64, epoch: u64, purpose: u64) -> ChaCha8Rng {
