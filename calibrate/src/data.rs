@@ -120,11 +120,8 @@ pub fn load_split(dir: &Path, opts: &LoadOptions) -> Result<Images> {
         keys: Vec::with_capacity(keep),
         pixels: Vec::with_capacity(keep * dims),
     };
-    let bar = crate::progress_bar(
-        opts.progress,
-        total,
-        "reading shards     {bar:40} {pos}/{len} images {elapsed_precise}",
-    );
+    let bar = progress::bar(total, opts.progress, "images");
+    bar.set_message("reading shards");
     // Position of a row in the split (shards in manifest order) and the next sampled position.
     let mut pos = 0u64;
     let mut next = 0usize;

@@ -25,16 +25,6 @@ pub use error::{Error, Result};
 pub use schedule::NoiseScales;
 pub use step_size::StepSize;
 
-/// A progress bar with `template`, or a hidden one when `show` is false (`--quiet`, no terminal).
-pub(crate) fn progress_bar(show: bool, len: u64, template: &str) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
-    bar
-}
-
 /// The knobs of Techniques 2 and 4 (defaults: the paper's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleOptions {

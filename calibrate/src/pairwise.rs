@@ -173,11 +173,8 @@ pub fn pairwise(rows: ByteRows<'_>, opts: &PairwiseOptions) -> Result<Pairwise> 
         None => centred_f32(&x.narrow(0, r0 as i64, nr as i64)),
     };
 
-    let bar = crate::progress_bar(
-        opts.progress,
-        (blocks * (blocks + 1) / 2) as u64,
-        "pairwise distances {bar:40} {pos}/{len} blocks {elapsed_precise} (eta {eta})",
-    );
+    let bar = progress::bar((blocks * (blocks + 1) / 2) as u64, opts.progress, "blocks");
+    bar.set_message("pairwise distances");
     let mut best: Option<(f64, usize, usize)> = None;
     for bi in 0..blocks {
         let (i0, ni) = (bi * block, block.min(n - bi * block));

@@ -37,11 +37,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let ds = Dataset::open(&args.dir)?;
     println!("{}", inspect::describe(&ds));
     if args.verify {
-        let bar = if global.progress() {
-            indicatif::ProgressBar::new_spinner()
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
+        let bar = progress::spinner("verifying", global.progress());
         let n = inspect::verify(&ds, |f| bar.set_message(format!("verifying {f}")))
             .context("verification failed")?;
         bar.finish_and_clear();

@@ -9,16 +9,14 @@ pub mod sample;
 pub mod synth;
 pub mod train;
 
-use std::io::IsTerminal;
-
 /// Flags shared by every subcommand.
 pub struct Global {
     pub quiet: bool,
 }
 
 impl Global {
-    /// Progress bars only for a person watching: not with `--quiet`, not into a pipe or file.
+    /// Progress bars only for a person watching (the one rule: [`progress::visible`]).
     pub fn progress(&self) -> bool {
-        !self.quiet && std::io::stdout().is_terminal()
+        progress::visible(self.quiet)
     }
 }

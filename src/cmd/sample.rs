@@ -118,16 +118,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         Some(_) => 1,
         None => n.div_ceil(batch.max(1)),
     };
-    let pb = if global.progress() {
-        indicatif::ProgressBar::new(batches as u64 * settings.steps_per_batch())
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} Langevin steps ({per_sec}, eta {eta})",
-        )
-        .expect("valid template"),
+    let pb = progress::bar(
+        batches as u64 * settings.steps_per_batch(),
+        global.progress(),
+        "Langevin steps",
     );
     pb.set_message(format!(
         "sampling {n} (L={}, T={})",

@@ -46,11 +46,7 @@ enum Format {
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let Format::Cifar10 = args.format;
     let total = args.n_train + args.n_test;
-    let pb = if global.progress() {
-        indicatif::ProgressBar::new(total)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let pb = progress::bar(total, global.progress(), "images");
     pb.set_message("synth cifar10");
     let opts = SynthOptions {
         n_train: args.n_train,

@@ -5,7 +5,7 @@
 //! during training never disturbs the trainer's random stream, and the same seed gives the same
 //! samples on CPU and GPU.
 
-use indicatif::ProgressBar;
+use progress::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use schemas::rng::{mix64, GOLDEN_GAMMA};
@@ -233,8 +233,7 @@ mod tests {
             levels.push(i);
             x.ones_like()
         };
-        let pb = ProgressBar::hidden();
-        pb.set_length(6);
+        let pb = progress::bar(6, false, "Langevin steps");
         let x = anneal_langevin(
             &mut score,
             Tensor::zeros([1], (Kind::Double, Device::Cpu)),
