@@ -101,6 +101,12 @@ impl ShardInfo {
     }
 }
 
+/// `{split}-{index:05}.parquet`: the file of shard `index` of a split, as `ncsn ingest` (and
+/// every test dataset) names it; readers go by the manifest's `file` instead.
+pub fn file_name(split: &str, index: u64) -> String {
+    format!("{split}-{index:05}.parquet")
+}
+
 /// The row schema without file metadata.
 pub fn arrow_schema_for(pixel_bytes: usize) -> Schema {
     Schema::new(vec![
@@ -128,6 +134,14 @@ mod tests {
             split: "train".into(),
             recipe: "center_crop(140)|resize(64,bilinear)".into(),
         }
+    }
+
+    #[test]
+    fn file_names_pad_the_index_to_five_digits() {
+        assert_eq!(file_name("train", 7), "train-00007.parquet");
+        assert_eq!(file_name("test", 123_456), "test-123456.parquet");
+        // Up to 100 000 shards a split's files sort in shard order.
+        assert!(file_name("test", 9) < file_name("test", 10));
     }
 
     #[test]

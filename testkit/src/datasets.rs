@@ -22,21 +22,20 @@ pub fn info(split: &str, height: u32, width: u32) -> ShardInfo {
     }
 }
 
+/// One shard of a test split: its geometry and rows.
+pub type Shard = (ShardInfo, Vec<Row>);
+
 /// Writes each split's shards (`<split>-<k>.parquet`, one per entry, each with its own
 /// geometry and rows; ids continue across a split's shards) and a manifest with the
 /// geometry `manifest_hw` listing them.
-pub fn write_dataset(
-    dir: &Path,
-    manifest_hw: (u32, u32),
-    splits: &[(&str, Vec<(ShardInfo, Vec<Row>)>)],
-) {
+pub fn write_dataset(dir: &Path, manifest_hw: (u32, u32), splits: &[(&str, Vec<Shard>)]) {
     std::fs::create_dir_all(dir).unwrap();
     let mut m = Manifest::new("test", "generated", "none", manifest_hw.0, manifest_hw.1);
     for (split, shards) in splits {
         let mut sm = SplitManifest::default();
         let mut first_id = 0;
         for (k, (info, rows)) in shards.iter().enumerate() {
-            let path = dir.join(format!("{split}-{k:05}.parquet"));
+            let path = dir.join(schemas::shard::file_name(split, k as u64));
             let mut w = ShardWriter::create(&path, info, first_id, 16).unwrap();
             w.write(rows).unwrap();
             let entry = w.finish().unwrap();
