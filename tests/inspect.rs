@@ -51,7 +51,7 @@ fn inspect_verify_and_grid() {
     assert!(text.contains("verified: 4 shards"), "{text}");
 
     // 64 images, 8 per row, padding 2: 8 * (32 + 2) + 2 = 274 square.
-    let img = pipeline::decode::decode(&std::fs::read(&grid).unwrap()).unwrap();
+    let img = pipeline::decode(&std::fs::read(&grid).unwrap()).unwrap();
     assert_eq!((img.width, img.height), (274, 274));
     // Image 9 sits in row 1, column 1; its pixel (0, 0) is at (2 + 34, 2 + 34).
     let want = pattern(32, 32, 9);

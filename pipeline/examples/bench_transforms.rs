@@ -9,8 +9,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use pipeline::decode::decode;
-use pipeline::transforms::{process_encoded_with, Filter, Recipe};
+use pipeline::{decode, process_encoded_with, Filter, Recipe};
 
 fn rate(files: &[Vec<u8>], min_s: f64, mut f: impl FnMut(&[u8])) -> (f64, usize) {
     let t0 = Instant::now();

@@ -86,16 +86,6 @@ impl Decoded {
     }
 }
 
-/// The width and height stored in the header, without decoding pixels.
-pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
-    match sniff(bytes) {
-        Some(Format::Jpeg) => jpeg::dimensions(bytes),
-        Some(Format::Png) => png::dimensions(bytes),
-        Some(Format::WebP) => webp::dimensions(bytes),
-        None => Err(ImageError::UnknownFormat),
-    }
-}
-
 /// Decodes a whole image to RGB like `Image.open(f).convert('RGB')`.
 pub fn decode(bytes: &[u8]) -> Result<Rgb8, ImageError> {
     decode_region(bytes, |w, h| Ok(Rect::new(0, 0, w, h)), true).map(Decoded::into_full)

@@ -418,8 +418,10 @@ fn horizontal_row(row: &[u8], row_x0: usize, c: &Coeffs, out_x0: usize, dst: &mu
     }
 }
 
-/// `Image.resize((out_w, out_h), filter)` of a whole image (a copy when the size matches).
-pub fn resize(img: &Rgb8, out_w: u32, out_h: u32, filter: Filter) -> Rgb8 {
+/// `Image.resize((out_w, out_h), filter)` of a whole image (a copy when the size matches): the
+/// reference the tests hold [`resize_rect`] to.
+#[cfg(test)]
+fn resize(img: &Rgb8, out_w: u32, out_h: u32, filter: Filter) -> Rgb8 {
     resize_rect(
         View::of(img),
         (img.width, img.height),

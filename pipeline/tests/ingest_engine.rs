@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use pipeline::ingest::{self, merge::merge, Options};
+use pipeline::ingest::{self, merge, Options};
 use pipeline::sources::{cifar10, Item, Payload, Source, SplitSource};
 use schemas::manifest::{Manifest, Partition};
 use schemas::JsonDocument;

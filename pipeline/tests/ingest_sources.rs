@@ -7,7 +7,7 @@ use std::path::Path;
 use image::ImageFormat;
 use pipeline::ingest::{self, Options};
 use pipeline::sources::{celeba, ffhq, folder, lsun, Source};
-use pipeline::transforms::{process_encoded, Filter, Recipe};
+use pipeline::{process_encoded, Filter, Recipe};
 use schemas::manifest::Manifest;
 use shards::{Dataset, ShardRows};
 use testkit::fixtures::{encode, write_celeba, write_ffhq, write_lmdb, zip_celeba};

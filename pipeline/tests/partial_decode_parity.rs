@@ -8,8 +8,7 @@ mod parity_common;
 use std::process::Command;
 
 use parity_common::{python, PY_IMAGES};
-use pipeline::decode::{decode, decode_region};
-use pipeline::resample::{Rect, View};
+use pipeline::{decode, decode_region, Rect, View};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

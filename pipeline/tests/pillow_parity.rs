@@ -14,7 +14,7 @@ use std::process::Command;
 
 use parity_common::{python, PY_IMAGES};
 
-use pipeline::transforms::{process_encoded_with, Filter, Recipe};
+use pipeline::{process_encoded_with, Filter, Recipe};
 
 /// Generates images, encodes them and computes Pillow's reference outputs. Reads a JSON list
 /// of cases on argv[2], writes `<name>.<ext>` and `<name>.ref` (raw RGB) into argv[1].

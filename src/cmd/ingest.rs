@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use pipeline::ingest::{self, merge};
+use pipeline::ingest;
 use pipeline::sources::{self, Source};
 
 use super::Global;
@@ -129,7 +129,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             (c, s)
         }
         Dataset::Merge(m) => {
-            let r = merge::merge(&m.dir).context("merge failed")?;
+            let r = ingest::merge(&m.dir).context("merge failed")?;
             println!(
                 "merged {} partitions into {}: {} images ({}); {} shards renumbered.",
                 r.partitions,

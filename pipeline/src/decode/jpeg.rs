@@ -85,10 +85,6 @@ fn read_header(h: raw::tjhandle, bytes: &[u8]) -> Result<Header, ImageError> {
     })
 }
 
-pub(super) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
-    with_handle(|h| read_header(h, bytes).map(|hd| (hd.width, hd.height)))
-}
-
 /// iMCU size in pixels for a TurboJPEG subsampling code (None when libjpeg-turbo does not
 /// know it, in which case the image is decoded whole).
 fn mcu_size(subsamp: CInt) -> Option<(u32, u32)> {

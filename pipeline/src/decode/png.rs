@@ -12,14 +12,6 @@ fn err(e: impl std::fmt::Display) -> ImageError {
     ImageError::Png(e.to_string())
 }
 
-pub(super) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
-    let reader = ::png::Decoder::new(Cursor::new(bytes))
-        .read_info()
-        .map_err(err)?;
-    let info = reader.info();
-    Ok((info.width, info.height))
-}
-
 pub(super) fn decode(bytes: &[u8]) -> Result<Rgb8, ImageError> {
     let mut dec = ::png::Decoder::new(Cursor::new(bytes));
     dec.set_transformations(::png::Transformations::EXPAND);

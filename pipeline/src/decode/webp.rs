@@ -39,10 +39,6 @@ fn status_text(st: sys::VP8StatusCode) -> &'static str {
     }
 }
 
-pub(super) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
-    features(bytes).map(|f| (f.width as u32, f.height as u32))
-}
-
 pub(super) fn decode(
     bytes: &[u8],
     want: impl FnOnce(u32, u32) -> Result<Rect, ImageError>,

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use schemas::manifest::{Manifest, Rejected, ShardEntry};
+use schemas::manifest::{Manifest, Rejected, ShardEntry, SplitManifest};
 
 use crate::{Error, Result};
 
@@ -41,6 +41,24 @@ impl Journal {
         let text = serde_json::to_vec_pretty(self).expect("journal serializes");
         schemas::write_atomic(path, &text)?;
         Ok(())
+    }
+
+    /// The manifest of the finished run: the header and, for each of `splits`, its done shards
+    /// in index order with their rows and rejected inputs.
+    pub fn into_manifest<'a>(self, splits: impl IntoIterator<Item = &'a str>) -> Manifest {
+        let mut manifest = self.header;
+        for split in splits {
+            let mut sm = SplitManifest::default();
+            let mut done: Vec<&DoneShard> = self.done.iter().filter(|d| d.split == split).collect();
+            done.sort_by_key(|d| d.index);
+            for d in done {
+                sm.count += d.entry.rows;
+                sm.shards.push(d.entry.clone());
+                sm.rejected.extend(d.rejected.iter().cloned());
+            }
+            manifest.splits.insert(split.to_string(), sm);
+        }
+        manifest
     }
 }
 

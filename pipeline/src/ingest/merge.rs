@@ -9,10 +9,13 @@
 
 use std::path::Path;
 
-use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
+use schemas::manifest::{
+    parse_partition_manifest_name, Manifest, Partition, SplitManifest, MANIFEST_FILE,
+};
 use schemas::JsonDocument;
 
-use super::{journal, journal_file, manifest_file};
+use super::journal;
+use super::layout::{journal_file, manifest_file};
 use crate::{Error, Result};
 use shards::{default_row_group_rows, Row, ShardReader, ShardWriter};
 
@@ -30,15 +33,8 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
     for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(p) = name
-            .strip_prefix("manifest.part-")
-            .and_then(|r| r.strip_suffix(".json"))
-        {
-            if let Some((i, n)) = p.split_once("-of-") {
-                if let (Ok(i), Ok(n)) = (i.parse(), n.parse()) {
-                    parts.push((i, n, entry.path()));
-                }
-            }
+        if let Some((i, n)) = parse_partition_manifest_name(&name) {
+            parts.push((i, n, entry.path()));
         }
     }
     if parts.is_empty() {
@@ -59,7 +55,7 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
     }
     for i in 0..count {
         if !parts.iter().any(|p| p.0 == i) {
-            let part = Some(schemas::manifest::Partition { index: i, count });
+            let part = Some(Partition { index: i, count });
             let why = if dir.join(journal_file(part)).exists() {
                 "is still running or was interrupted (its journal is here; finish it with --resume)"
             } else {

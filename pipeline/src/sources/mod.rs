@@ -10,7 +10,7 @@ pub mod cifar10;
 pub mod ffhq;
 pub mod folder;
 pub mod lsun;
-pub mod pickle;
+mod pickle;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A pickled value. Calls (`REDUCE`) and `BUILD` are kept as data, never executed.
+// A faithful tree of everything the pickle holds; the CIFAR reader reads only `labels` and
+// `data`, so some payloads (bools, floats, call arguments) are parsed but never read.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub enum Value {
     None,
