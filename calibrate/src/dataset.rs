@@ -5,39 +5,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use schemas::calibration::{Calibration, DataStats, MaxPair};
-use tch::Device;
 
 use crate::data::{load_split, Images, LoadOptions};
 use crate::error::{Error, Result};
 use crate::pairwise::{pairwise, ByteRows, Pairwise, PairwiseOptions};
 use crate::stats::channel_mean_std;
 use crate::{Schedule, ScheduleOptions};
-
-/// `auto` (CUDA when available, else CPU), `cpu`, `cuda` or `cuda:N`.
-pub fn parse_device(s: &str) -> Result<Device> {
-    let cuda = |i: usize| {
-        let count = tch::Cuda::device_count().max(0) as usize;
-        if i < count {
-            Ok(Device::Cuda(i))
-        } else {
-            Err(Error::Invalid(format!(
-                "--device {s}: this machine has {count} CUDA device(s) visible to libtorch \
-                 (see `ncsn doctor`)"
-            )))
-        }
-    };
-    match s {
-        "auto" => Ok(Device::cuda_if_available()),
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => cuda(0),
-        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => cuda(i),
-            _ => Err(Error::Invalid(format!(
-                "--device {s}: expected auto, cpu, cuda or cuda:N"
-            ))),
-        },
-    }
-}
 
 /// A calibration of real data, with what it took.
 #[derive(Debug, Clone)]

@@ -4,11 +4,10 @@
 mod common;
 
 use calibrate::data::{load_split, LoadOptions};
-use calibrate::dataset::{calibrate_dir, parse_device};
+use calibrate::dataset::calibrate_dir;
 use calibrate::pairwise::{squared_distance_bytes, PairwiseOptions};
 use calibrate::ScheduleOptions;
 use common::{info, random_dataset, random_rows, write_dataset};
-use tch::Device;
 
 fn pairs() -> PairwiseOptions {
     PairwiseOptions {
@@ -204,16 +203,4 @@ fn identical_images_are_refused() {
     write_dataset(dir.path(), (2, 2), &[(info(2, 2), rows)]);
     let e = err_of(dir.path());
     assert!(e.contains("identical"), "{e}");
-}
-
-#[test]
-fn devices_parse_or_explain() {
-    assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
-    assert!(parse_device("auto").is_ok());
-    let e = parse_device("gpu").unwrap_err().to_string();
-    assert!(e.contains("--device gpu"), "{e}");
-    if !tch::Cuda::is_available() {
-        let e = parse_device("cuda:0").unwrap_err().to_string();
-        assert!(e.contains("0 CUDA device"), "{e}");
-    }
 }

@@ -102,7 +102,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             };
             let pairs = calibrate::pairwise::PairwiseOptions {
                 block_rows: args.block_rows,
-                device: calibrate::dataset::parse_device(&args.device)?,
+                device: torchrt::parse_device(&args.device)?,
                 median_pairs: args.median_pairs,
                 seed: args.seed,
                 progress: global.progress(),

@@ -12,11 +12,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
-    let report = trainer::doctor::Report::gather();
+    let report = torchrt::doctor::Report::gather();
     print!("{report}");
     if args.check {
         for device in report.devices() {
-            let took = trainer::doctor::smoke_matmul(device)?;
+            let took = torchrt::doctor::smoke_matmul(device)?;
             println!(
                 "check {device:?}: 256x256 matmul ok in {:.2} ms",
                 took.as_secs_f64() * 1e3

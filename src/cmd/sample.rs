@@ -45,7 +45,7 @@ pub struct Args {
     /// Seed of x0 and of every Langevin noise draw: same seed, same samples (CPU or GPU).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// `cpu`, `cuda` (the first GPU) or `cuda:N`.
+    /// `cpu`, `cuda` (the first GPU), `cuda:N` or `auto` (CUDA when available).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Chains run together; default: the config's sampling.batch_size.
@@ -82,7 +82,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let device = trainer::doctor::parse_device(&args.device).map_err(anyhow::Error::msg)?;
+    let device = torchrt::parse_device(&args.device)?;
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
     }

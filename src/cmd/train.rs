@@ -42,7 +42,7 @@ pub struct Args {
     /// Continue from the latest checkpoint in --workdir (same config, data and seed).
     #[arg(long)]
     resume: bool,
-    /// `cpu`, `cuda` (the first GPU) or `cuda:N`.
+    /// `cpu`, `cuda` (the first GPU), `cuda:N` or `auto` (CUDA when available).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Seed of every random draw (data order, flips, noise levels, noise).
@@ -98,7 +98,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
     }
-    let device = trainer::doctor::parse_device(&args.device).map_err(anyhow::Error::msg)?;
+    let device = torchrt::parse_device(&args.device)?;
 
     // Ctrl-C: finish the step in flight, write a checkpoint, then stop.
     let stop = Arc::new(AtomicBool::new(false));

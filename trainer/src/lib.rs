@@ -1,6 +1,5 @@
 //! NCSNv2 training and sampling on tch.
 pub mod checkpoint;
-pub mod doctor;
 pub mod ema;
 pub mod interpolate;
 pub mod langevin;
