@@ -11,6 +11,7 @@
 //! and `latest.json` last: a crash at any point leaves the previous checkpoint as the latest one
 //! and never a pointer to a half-written file.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use schemas::checkpoint::CheckpointMeta;
@@ -197,44 +198,69 @@ pub fn load_weights(
     Ok((meta, weights))
 }
 
-/// Copies named tensors into the variables of a `VarStore` (same names), refusing missing or
-/// misshapen ones so a wrong checkpoint never half-loads. Tensors without a variable are
-/// ignored only if `allow_extra`.
-pub fn copy_into(
-    vs: &tch::nn::VarStore,
-    tensors: &[(String, Tensor)],
-    allow_extra: bool,
-    what: &str,
-) -> Result<()> {
-    let mut vars = vs.variables();
-    let _guard = tch::no_grad_guard();
-    for (name, t) in tensors {
-        match vars.remove(name) {
-            Some(mut v) => {
-                if v.size() != t.size() {
-                    return Err(CheckpointError::Invalid(format!(
-                        "{what}: tensor `{name}` has shape {:?}, the model expects {:?}",
-                        t.size(),
-                        v.size()
-                    )));
-                }
-                v.copy_(t);
-            }
-            None if allow_extra => {}
-            None => {
-                return Err(CheckpointError::Invalid(format!(
-                    "{what}: tensor `{name}` is not a parameter of this model"
-                )))
+/// Copies named tensors into the same-named variables of a `VarStore` (each cast to its
+/// variable's kind and device), without autograd. The names must match exactly and every shape
+/// agree, all checked before anything is copied, so a wrong file never half-loads; errors name
+/// `what` (the file) and the offending tensors.
+pub fn copy_into(vs: &tch::nn::VarStore, tensors: &[(String, Tensor)], what: &str) -> Result<()> {
+    let vars = vs.variables();
+    let given: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let missing: BTreeSet<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !given.contains_key(n))
+        .collect();
+    let extra: BTreeSet<&str> = given
+        .keys()
+        .copied()
+        .filter(|n| !vars.contains_key(*n))
+        .collect();
+    let mut problems = vec![];
+    if !missing.is_empty() {
+        problems.push(format!("no tensor for the model's {}", names(&missing)));
+    }
+    if !extra.is_empty() {
+        problems.push(format!("not parameters of this model: {}", names(&extra)));
+    }
+    let mut sorted: Vec<(&String, &Tensor)> = vars.iter().collect();
+    sorted.sort_by_key(|(n, _)| *n);
+    for (name, var) in &sorted {
+        if let Some(t) = given.get(name.as_str()) {
+            if t.size() != var.size() {
+                problems.push(format!(
+                    "tensor `{name}` has shape {:?}, the model expects {:?}",
+                    t.size(),
+                    var.size()
+                ));
             }
         }
     }
-    if let Some(name) = vars.keys().min() {
+    if !problems.is_empty() {
         return Err(CheckpointError::Invalid(format!(
-            "{what}: no tensor for the model's `{name}` ({} missing in all)",
-            vars.len()
+            "{what}: {}",
+            problems.join("; ")
         )));
     }
+    let _guard = tch::no_grad_guard();
+    for (name, var) in sorted {
+        var.shallow_clone().copy_(given[name.as_str()]);
+    }
     Ok(())
+}
+
+/// Up to five names in backticks, then how many more.
+fn names(set: &BTreeSet<&str>) -> String {
+    const SHOWN: usize = 5;
+    let mut s = set
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if set.len() > SHOWN {
+        s.push_str(&format!(" and {} more", set.len() - SHOWN));
+    }
+    s
 }
 
 /// Writes one checkpoint atomically (tensors, then metadata, then `latest.json`) and returns the

@@ -70,7 +70,7 @@ pub fn load_model(path: &Path, which: Weights, device: Device) -> Result<LoadedM
         path: file.clone(),
         source,
     })?;
-    checkpoint::copy_into(&vs, &tensors, false, &file.display().to_string())?;
+    checkpoint::copy_into(&vs, &tensors, &file.display().to_string())?;
     let settings = SamplerSettings::from_config(&config)?;
     Ok(LoadedModel {
         file,

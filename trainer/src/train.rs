@@ -208,8 +208,8 @@ pub fn train_with(
                         .collect()
                 };
                 let what = file.display().to_string();
-                checkpoint::copy_into(&vs, &part(MODEL_PREFIX), false, &what)?;
-                checkpoint::copy_into(&ema_vs, &part(EMA_PREFIX), false, &what)?;
+                checkpoint::copy_into(&vs, &part(MODEL_PREFIX), &what)?;
+                checkpoint::copy_into(&ema_vs, &part(EMA_PREFIX), &what)?;
                 adam.load_state(&part(OPTIM_PREFIX))
                     .map_err(|e| TrainError::Config(format!("{what}: {e}")))?;
                 if meta.rng.seed != opts.seed {

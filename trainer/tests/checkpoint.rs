@@ -151,30 +151,55 @@ fn clear_errors() {
 fn copy_into_refuses_wrong_shapes_and_missing_names() {
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let _w = vs.root().sub("begin_conv").zeros("weight", &[2, 3]);
-    let ok = vec![(
-        "begin_conv.weight".to_string(),
-        Tensor::ones([2, 3], (Kind::Float, tch::Device::Cpu)),
-    )];
-    checkpoint::copy_into(&vs, &ok, false, "ckpt").unwrap();
-    assert_eq!(
-        vs.variables()["begin_conv.weight"].double_value(&[1, 1]),
-        1.0
-    );
+    let _b = vs.root().sub("begin_conv").zeros("bias", &[2]);
+    let t = |name: &str, shape: &[i64]| {
+        (
+            name.to_string(),
+            Tensor::ones(shape, (Kind::Float, tch::Device::Cpu)),
+        )
+    };
+    let value = |name: &str| vs.variables()[name].sum(Kind::Float).double_value(&[]);
+    checkpoint::copy_into(
+        &vs,
+        &[t("begin_conv.weight", &[2, 3]), t("begin_conv.bias", &[2])],
+        "ckpt",
+    )
+    .unwrap();
+    assert_eq!(value("begin_conv.weight"), 6.0);
 
-    let bad = vec![(
-        "begin_conv.weight".to_string(),
-        Tensor::ones([3, 2], (Kind::Float, tch::Device::Cpu)),
-    )];
-    let err = checkpoint::copy_into(&vs, &bad, false, "ckpt")
+    // Every problem is named, and nothing is copied when any is found (no half-loaded model).
+    let _z = tch::no_grad(|| vs.variables()["begin_conv.weight"].shallow_clone().zero_());
+    let err = checkpoint::copy_into(
+        &vs,
+        &[t("begin_conv.weight", &[2, 3]), t("begin_conv.bias", &[3])],
+        "ckpt",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("ckpt: ") && err.contains("`begin_conv.bias` has shape [3]"),
+        "{err}"
+    );
+    assert_eq!(value("begin_conv.weight"), 0.0, "copied before refusing");
+
+    let err = checkpoint::copy_into(&vs, &[t("begin_conv.weight", &[2, 3])], "ckpt")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("begin_conv.weight") && err.contains("[3, 2]"),
+        err.contains("no tensor for the model's `begin_conv.bias`"),
         "{err}"
     );
 
-    let err = checkpoint::copy_into(&vs, &[], false, "ckpt")
+    let extra = [
+        t("begin_conv.weight", &[2, 3]),
+        t("begin_conv.bias", &[2]),
+        t("end_conv.weight", &[1]),
+    ];
+    let err = checkpoint::copy_into(&vs, &extra, "ckpt")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("begin_conv.weight"), "{err}");
+    assert!(
+        err.contains("not parameters of this model: `end_conv.weight`"),
+        "{err}"
+    );
 }

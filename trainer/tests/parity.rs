@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use schemas::config::Config;
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
+use trainer::checkpoint;
 use trainer::loss::dsm_loss;
 use trainer::models::{self, ScoreModel};
 
@@ -64,7 +65,7 @@ fn reference_model() -> (VarStore, models::RefineNet) {
     let vs = VarStore::new(Device::Cpu);
     let net = models::build_net(&vs.root(), &reference_config()).unwrap();
     let weights: Vec<(String, Tensor)> = read("model.safetensors").into_iter().collect();
-    models::load_named(&vs, &weights).unwrap();
+    checkpoint::copy_into(&vs, &weights, "model.safetensors").unwrap();
     (vs, net)
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use schemas::config::Config;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
-use trainer::checkpoint::{load_weights, resolve, Weights};
+use trainer::checkpoint::{copy_into, load_weights, resolve, Weights};
 use trainer::models::{self, ScoreModel};
 
 use testkit::python::{python, workspace_root as workspace};
@@ -114,7 +114,7 @@ fn converted_official_checkpoint_reproduces_the_authors_score() {
 
     let vs = VarStore::new(Device::Cpu);
     let net = models::build_net(&vs.root(), &cfg).unwrap();
-    models::load_named(&vs, &ema).unwrap();
+    copy_into(&vs, &ema, "ema").unwrap();
     let io: std::collections::HashMap<String, Tensor> =
         Tensor::read_safetensors(reference.join("io.safetensors"))
             .unwrap()
@@ -126,7 +126,7 @@ fn converted_official_checkpoint_reproduces_the_authors_score() {
 
     // The raw model weights are the perturbed ones: a different score.
     let (_, model) = load_weights(&workdir, Weights::Model).unwrap();
-    models::load_named(&vs, &model).unwrap();
+    copy_into(&vs, &model, "model").unwrap();
     let s2 = tch::no_grad(|| net.forward(&io["x"], &io["y"]));
     assert!((&s2 - &io["s"]).abs().max().double_value(&[]) > 1e-2);
 }

@@ -11,11 +11,11 @@ pub mod net;
 pub mod normalization;
 pub mod summary;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use schemas::config::Config;
 use tch::nn::{Path, VarStore};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 pub use layers::Act;
 pub use net::{Plan, RefineNet, Stage};
@@ -31,8 +31,6 @@ pub trait ScoreModel: Send {
 pub enum ModelError {
     #[error("config key {key}: {msg}")]
     Config { key: &'static str, msg: String },
-    #[error("weights: {0}")]
-    Weights(String),
 }
 
 fn config_err(key: &'static str, msg: impl Into<String>) -> ModelError {
@@ -244,43 +242,4 @@ pub fn parameters_by_module(vs: &VarStore) -> BTreeMap<String, i64> {
         *out.entry(top).or_insert(0) += t.numel() as i64;
     }
     out
-}
-
-/// Copies named tensors into the VarStore's variables (no autograd). The name sets must
-/// match exactly and every shape must agree; errors name the offending tensors.
-pub fn load_named(vs: &VarStore, tensors: &[(String, Tensor)]) -> Result<(), ModelError> {
-    let vars = vs.variables();
-    let given: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let mut missing: Vec<&str> = vars
-        .keys()
-        .map(String::as_str)
-        .filter(|n| !given.contains_key(n))
-        .collect();
-    let mut unexpected: Vec<&str> = given
-        .keys()
-        .copied()
-        .filter(|n| !vars.contains_key(*n))
-        .collect();
-    if !missing.is_empty() || !unexpected.is_empty() {
-        missing.sort();
-        unexpected.sort();
-        return Err(ModelError::Weights(format!(
-            "names differ from the model's: missing {missing:?}, unexpected {unexpected:?}"
-        )));
-    }
-    for (name, var) in &vars {
-        let src = given[name.as_str()];
-        if src.size() != var.size() {
-            return Err(ModelError::Weights(format!(
-                "{name}: shape {:?} in the file, {:?} in the model",
-                src.size(),
-                var.size()
-            )));
-        }
-        tch::no_grad(|| {
-            let mut v = var.shallow_clone();
-            v.copy_(&src.to_kind(Kind::Float).to_device(var.device()));
-        });
-    }
-    Ok(())
 }
