@@ -8,5 +8,6 @@ pub mod loss;
 pub mod metrics;
 pub mod models;
 pub mod optim;
+pub mod plot;
 pub mod sample;
 pub mod train;

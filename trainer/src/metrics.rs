@@ -1,12 +1,11 @@
-//! Training metrics: `WORKDIR/metrics.jsonl` (one JSON object per logged step) and the
-//! loss-curve PNG drawn from it (train loss per step, test loss at snapshots; log₁₀ scale since
-//! the σ²-weighted loss of Eq. 2 falls by orders of magnitude early on).
+//! Training metrics: `WORKDIR/metrics.jsonl`, one JSON object per logged step (drawn as a loss
+//! curve by [`crate::plot`]).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     pub step: u64,
     /// Mean DSM loss of the batch (Eq. 2); absent on test-only lines.
@@ -84,248 +83,16 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
         .collect())
 }
 
-const W: usize = 800;
-const H: usize = 480;
-const LEFT: usize = 70;
-const RIGHT: usize = 20;
-const TOP: usize = 30;
-const BOTTOM: usize = 50;
-type Rgb = [u8; 3];
-const BLACK: Rgb = [0, 0, 0];
-const GRID: Rgb = [225, 225, 225];
-const TRAIN: Rgb = [31, 119, 180];
-const TEST: Rgb = [214, 39, 40];
-
-/// Draws train loss (blue line) and test loss (red dots) against the step, y in log₁₀, with
-/// labelled axes, and writes it as an RGB PNG.
-pub fn plot_loss(records: &[Record], out: &Path) -> std::io::Result<()> {
-    let train: Vec<(f64, f64)> = records
-        .iter()
-        .filter_map(|r| Some((r.step as f64, r.loss?)))
-        .filter(|(_, l)| l.is_finite() && *l > 0.0)
-        .collect();
-    let test: Vec<(f64, f64)> = records
-        .iter()
-        .filter_map(|r| Some((r.step as f64, r.test_loss?)))
-        .filter(|(_, l)| l.is_finite() && *l > 0.0)
-        .collect();
-    let all = train.iter().chain(&test);
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in all {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y.log10());
-        y1 = y1.max(y.log10());
-    }
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-    }
-    if x1 - x0 < 1.0 {
-        x1 = x0 + 1.0;
-    }
-    // Whole decades on the y axis, so every tick is a round number.
-    let (y0, y1) = (y0.floor(), y1.ceil().max(y0.floor() + 1.0));
-    let mut img = Canvas::new(W, H);
-    let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
-    let px = |x: f64| LEFT as f64 + (x - x0) / (x1 - x0) * pw;
-    let py = |y: f64| TOP as f64 + (1.0 - (y - y0) / (y1 - y0)) * ph;
-
-    // Grid and ticks: decades on y, ~6 round steps on x.
-    let mut d = y0;
-    while d <= y1 + 1e-9 {
-        let y = py(d) as i64;
-        img.line(LEFT as i64, y, (W - RIGHT) as i64, y, GRID);
-        img.text(&format!("1e{}", d as i64), 8, y - 3, BLACK);
-        d += 1.0;
-    }
-    let step = nice_step((x1 - x0) / 6.0);
-    let mut t = (x0 / step).ceil() * step;
-    while t <= x1 + 1e-9 {
-        let x = px(t) as i64;
-        img.line(x, TOP as i64, x, (H - BOTTOM) as i64, GRID);
-        let label = format!("{}", t as u64);
-        img.text(
-            &label,
-            x - 2 * label.len() as i64,
-            (H - BOTTOM) as i64 + 8,
-            BLACK,
-        );
-        t += step;
-    }
-    img.line(
-        LEFT as i64,
-        TOP as i64,
-        LEFT as i64,
-        (H - BOTTOM) as i64,
-        BLACK,
-    );
-    img.line(
-        LEFT as i64,
-        (H - BOTTOM) as i64,
-        (W - RIGHT) as i64,
-        (H - BOTTOM) as i64,
-        BLACK,
-    );
-    img.text("STEP", (W / 2) as i64 - 8, (H - 18) as i64, BLACK);
-    img.text("LOSS", 8, 10, BLACK);
-    img.text("TRAIN", (W - 160) as i64, 10, TRAIN);
-    img.text("TEST", (W - 80) as i64, 10, TEST);
-
-    for w in train.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        img.line(
-            px(a.0) as i64,
-            py(a.1.log10()) as i64,
-            px(b.0) as i64,
-            py(b.1.log10()) as i64,
-            TRAIN,
-        );
-    }
-    if train.len() == 1 {
-        img.dot(px(train[0].0) as i64, py(train[0].1.log10()) as i64, TRAIN);
-    }
-    for &(x, y) in &test {
-        img.dot(px(x) as i64, py(y.log10()) as i64, TEST);
-    }
-    img.write_png(out)
-}
-
-/// 1, 2 or 5 times a power of ten, at least `raw`.
-fn nice_step(raw: f64) -> f64 {
-    let raw = raw.max(1.0);
-    let p = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * p)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * p)
-}
-
-struct Canvas {
-    w: usize,
-    h: usize,
-    px: Vec<u8>,
-}
-
-impl Canvas {
-    fn new(w: usize, h: usize) -> Self {
-        Self {
-            w,
-            h,
-            px: vec![255; w * h * 3],
-        }
-    }
-
-    fn set(&mut self, x: i64, y: i64, c: Rgb) {
-        if x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h {
-            let i = (y as usize * self.w + x as usize) * 3;
-            self.px[i..i + 3].copy_from_slice(&c);
-        }
-    }
-
-    /// Bresenham, two pixels thick so it reads at a glance.
-    fn line(&mut self, mut x0: i64, mut y0: i64, x1: i64, y1: i64, c: Rgb) {
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let mut err = dx + dy;
-        loop {
-            self.set(x0, y0, c);
-            if c != GRID {
-                self.set(x0, y0 + 1, c);
-            }
-            if x0 == x1 && y0 == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x0 += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y0 += sy;
-            }
-        }
-    }
-
-    fn dot(&mut self, x: i64, y: i64, c: Rgb) {
-        for dy in -3..=3 {
-            for dx in -3..=3 {
-                if dx * dx + dy * dy <= 9 {
-                    self.set(x + dx, y + dy, c);
-                }
-            }
-        }
-    }
-
-    /// Text in a 3×5 pixel font scaled ×2 (digits, `e`, `-`, `.`, and the capitals we use).
-    fn text(&mut self, s: &str, x: i64, y: i64, c: Rgb) {
-        for (k, ch) in s.chars().enumerate() {
-            let glyph = glyph(ch);
-            for (row, bits) in glyph.iter().enumerate() {
-                for col in 0..3 {
-                    if bits >> (2 - col) & 1 == 1 {
-                        for (ox, oy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                            self.set(x + k as i64 * 8 + col * 2 + ox, y + row as i64 * 2 + oy, c);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn write_png(&self, path: &Path) -> std::io::Result<()> {
-        let mut bytes = vec![];
-        {
-            let mut enc = png::Encoder::new(&mut bytes, self.w as u32, self.h as u32);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            let mut w = enc.write_header().map_err(std::io::Error::other)?;
-            w.write_image_data(&self.px)
-                .map_err(std::io::Error::other)?;
-        }
-        schemas::write_atomic(path, &bytes).map_err(std::io::Error::other)
-    }
-}
-
-/// Rows of a 3-wide glyph, top to bottom, high bit = left.
-fn glyph(c: char) -> [u8; 5] {
-    match c.to_ascii_uppercase() {
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [7, 1, 7, 4, 7],
-        '3' => [7, 1, 7, 1, 7],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 7, 1, 7],
-        '6' => [7, 4, 7, 5, 7],
-        '7' => [7, 1, 1, 2, 2],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 7],
-        '-' => [0, 0, 7, 0, 0],
-        '.' => [0, 0, 0, 0, 2],
-        'E' => [7, 4, 6, 4, 7],
-        'S' => [7, 4, 7, 1, 7],
-        'T' => [7, 2, 2, 2, 2],
-        'P' => [7, 5, 7, 4, 4],
-        'L' => [4, 4, 4, 4, 7],
-        'O' => [7, 5, 5, 5, 7],
-        'R' => [6, 5, 6, 5, 5],
-        'A' => [2, 5, 7, 5, 5],
-        'I' => [7, 2, 2, 2, 7],
-        'N' => [5, 7, 7, 7, 5],
-        _ => [0; 5],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn nice_steps() {
-        assert_eq!(nice_step(3.0), 5.0);
-        assert_eq!(nice_step(17.0), 20.0);
-        assert_eq!(nice_step(0.2), 1.0);
+    fn record(step: u64) -> Record {
+        Record {
+            step,
+            loss: Some(10.0 / step as f64),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -334,25 +101,11 @@ mod tests {
         let p = dir.path().join("metrics.jsonl");
         let mut log = MetricsLog::open(&p, None).unwrap();
         for step in 1..=5 {
-            let r = Record {
-                step,
-                loss: Some(10.0 / step as f64),
-                test_loss: None,
-                sigma_mean: None,
-                sigma_min: None,
-                sigma_max: None,
-                lr: None,
-                data_wait: None,
-                epoch: None,
-                time: 0.0,
-            };
-            log.write(&r).unwrap();
+            log.write(&record(step)).unwrap();
         }
         drop(log);
         let _log = MetricsLog::open(&p, Some(3)).unwrap();
         let steps: Vec<u64> = read(&p).unwrap().iter().map(|r| r.step).collect();
         assert_eq!(steps, [1, 2, 3]);
-        plot_loss(&read(&p).unwrap(), &dir.path().join("loss.png")).unwrap();
-        assert!(dir.path().join("loss.png").metadata().unwrap().len() > 1000);
     }
 }

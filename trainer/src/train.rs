@@ -24,6 +24,7 @@ use crate::loss::dsm_loss;
 use crate::metrics::{self, MetricsLog, Record};
 use crate::models::{self, ModelError, ScoreModel};
 use crate::optim::{Adam, AdamConfig};
+use crate::plot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -361,7 +362,7 @@ pub fn train_with(
     if opts.loss_plot {
         let records = metrics::read(&metrics_path).map_err(io_err(&metrics_path))?;
         let png = opts.workdir.join("loss.png");
-        metrics::plot_loss(&records, &png).map_err(io_err(&png))?;
+        plot::plot_loss(&records, &png).map_err(io_err(&png))?;
     }
     let secs = busy.as_secs_f64();
     Ok(Summary {
@@ -456,15 +457,9 @@ impl SnapshotCtx<'_> {
             );
             log.write(&Record {
                 step,
-                loss: None,
                 test_loss: Some(loss.double_value(&[])),
-                sigma_mean: None,
-                sigma_min: None,
-                sigma_max: None,
-                lr: None,
-                data_wait: None,
-                epoch: None,
                 time: started.elapsed().as_secs_f64(),
+                ..Default::default()
             })
             .map_err(io_err(metrics_path))?;
         }
@@ -486,7 +481,7 @@ impl SnapshotCtx<'_> {
         if self.opts.loss_plot {
             let records = metrics::read(metrics_path).map_err(io_err(metrics_path))?;
             let png = self.opts.workdir.join("loss.png");
-            metrics::plot_loss(&records, &png).map_err(io_err(&png))?;
+            plot::plot_loss(&records, &png).map_err(io_err(&png))?;
         }
         Ok(())
     }
