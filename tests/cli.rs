@@ -6,21 +6,69 @@ fn ncsn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ncsn"))
 }
 
+/// The `Commands:` section of clap's help: each subcommand's name and its summary (wrapped
+/// summary lines joined).
+fn commands(help: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![];
+    let section = help
+        .lines()
+        .skip_while(|l| l.trim_end() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty());
+    for line in section {
+        let entry = line
+            .strip_prefix("  ")
+            .filter(|rest| !rest.starts_with(' '));
+        match (entry, out.last_mut()) {
+            (Some(entry), _) => {
+                let (name, summary) = entry.split_once(' ').unwrap_or((entry, ""));
+                out.push((name.to_string(), summary.trim().to_string()));
+            }
+            (None, Some((_, summary))) => {
+                summary.push(' ');
+                summary.push_str(line.trim());
+            }
+            (None, None) => panic!("a continuation line before any command: {line:?}"),
+        }
+    }
+    out
+}
+
+fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
 #[test]
 fn help_lists_every_subcommand() {
     let out = ncsn().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in [
-        "ingest",
-        "inspect",
-        "calibrate",
-        "train",
-        "sample",
-        "model-info",
-        "doctor",
-    ] {
-        assert!(text.contains(sub), "--help does not mention {sub}:\n{text}");
+    let listed = commands(&text);
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ingest",
+            "inspect",
+            "calibrate",
+            "train",
+            "sample",
+            "model-info",
+            "doctor",
+            "synth",
+            "help"
+        ],
+        "the Commands: section of --help:\n{text}"
+    );
+    for (name, summary) in listed.iter().filter(|(n, _)| n != "help") {
+        assert!(!summary.is_empty(), "{name} has no summary in --help");
+        let out = ncsn().args([name, "--help"]).output().unwrap();
+        let own = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "ncsn {name} --help failed");
+        assert!(
+            words(&own).starts_with(&words(summary)),
+            "ncsn {name} --help does not start with {summary:?}:\n{own}"
+        );
     }
 }
 

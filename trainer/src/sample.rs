@@ -398,13 +398,79 @@ mod tests {
         assert_eq!((reader.info().width, reader.info().height), (20, 20));
     }
 
+    /// The draws of `SeededNoise(seed)` in the order an interpolation run makes them (x₀ per row,
+    /// then z⁽¹⁾ and z⁽²⁾ per row at every step), handing the sampler only one of the two
+    /// noises: a row's end chain, run on its own.
+    struct OneEnd {
+        draws: SeededNoise,
+        second: bool,
+    }
+    impl NoiseSource for OneEnd {
+        fn uniform(&mut self, shape: &[i64], device: Device) -> Tensor {
+            self.draws.uniform(shape, device)
+        }
+        fn normal(&mut self, shape: &[i64], device: Device) -> Tensor {
+            let z1 = self.draws.normal(shape, device);
+            let z2 = self.draws.normal(shape, device);
+            if self.second {
+                z2
+            } else {
+                z1
+            }
+        }
+    }
+
     #[test]
     fn interpolation_rows_share_their_start() {
-        let st = settings();
+        let (rows, between, seed) = (2, 3, 4);
+        let per = between + 2;
+        // Without the denoising step every chain would end at exactly 0.5, the Gaussian's mean.
+        let st = SamplerSettings {
+            denoise: false,
+            ..settings()
+        };
         let model = Gauss {
             sigmas: st.sigmas.clone(),
         };
-        let x = sample_interpolations(&model, &st, 2, 3, 4, Device::Cpu, None);
-        assert_eq!(x.size(), [10, 3, 4, 4]);
+        // No Langevin step: each image is its chain's x₀.
+        let still = SamplerSettings {
+            n_steps_each: 0,
+            ..st.clone()
+        };
+        let x0 = sample_interpolations(&model, &still, rows, between, seed, Device::Cpu, None);
+        assert_eq!(x0.size(), [(rows * per) as i64, 3, 4, 4]);
+        for r in 0..rows {
+            for k in 1..per {
+                let (a, b) = ((r * per) as i64, (r * per + k) as i64);
+                assert!(
+                    x0.get(b).equal(&x0.get(a)),
+                    "row {r}: image {k} has its own x₀"
+                );
+            }
+        }
+        assert!(!x0.get(0).equal(&x0.get(per as i64)), "two rows share x₀");
+
+        // The two ends of a row are the chains from its x₀ driven by z⁽¹⁾ alone and z⁽²⁾ alone.
+        let x = sample_interpolations(&model, &st, rows, between, seed, Device::Cpu, None);
+        for (second, k) in [(false, 0), (true, per - 1)] {
+            let mut noise = OneEnd {
+                draws: SeededNoise::new(seed),
+                second,
+            };
+            let ends = sample_batch(&model, &st, rows, &mut noise, Device::Cpu, None);
+            for r in 0..rows {
+                let got = x.get((r * per + k) as i64);
+                assert!(
+                    got.allclose(&ends.get(r as i64), 1e-6, 1e-6, false),
+                    "row {r}: image {k} is not the chain of its own x₀ and z({})",
+                    1 + second as u8
+                );
+            }
+        }
+        let (first, last) = (x.get(0), x.get(per as i64 - 1));
+        assert!(
+            !first.allclose(&last, 1e-4, 1e-4, false),
+            "the ends coincide"
+        );
     }
 }
