@@ -63,3 +63,22 @@ fn a_size_the_network_cannot_take_names_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn an_absurd_ngf_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let (ok, _, err) = ncsn(&[
+        "model-info",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--ngf",
+        "100000000",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("model.ngf: 100000000 is not in 1..=4096") && err.lines().count() == 1,
+        "{err}"
+    );
+}

@@ -144,3 +144,31 @@ fn missing_checkpoint_is_a_one_line_error() {
         "--workdir or --checkpoint is required"
     );
 }
+
+/// A flag that would make the sampler's settings invalid is refused like a bad config value:
+/// one line naming the key.
+#[test]
+fn an_invalid_override_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = workdir(dir.path());
+    let out_png = dir.path().join("x.png");
+    for (flag, value, key) in [
+        ("--step-lr", "-1", "sampling.step_lr: -1 is not > 0"),
+        ("--steps-each", "0", "sampling.n_steps_each: 0 is not ≥ 1"),
+    ] {
+        let out = ncsn(&[
+            "sample",
+            "--workdir",
+            work.to_str().unwrap(),
+            "--out",
+            out_png.to_str().unwrap(),
+            &format!("{flag}={value}"),
+        ]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(key) && err.contains(flag) && err.lines().count() == 1,
+            "{err}"
+        );
+    }
+}

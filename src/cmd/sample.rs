@@ -7,6 +7,7 @@ use anyhow::Context;
 use trainer::checkpoint::Weights;
 use trainer::sample::{
     default_nrow, load_model, sample_images, sample_interpolations, to_rgb8, write_grid,
+    SamplerSettings,
 };
 
 use super::Global;
@@ -98,15 +99,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     };
     let loaded = load_model(source, which, device)
         .with_context(|| format!("loading the model from {}", source.display()))?;
-    let mut settings = loaded.settings.clone();
+    // Overrides go into the config, which is validated again with them.
+    let mut cfg = loaded.config.clone();
     if let Some(t) = args.steps_each {
-        settings.n_steps_each = t;
+        cfg.sampling.n_steps_each = t;
     }
     if let Some(eps) = args.step_lr {
-        settings.step_lr = eps;
+        cfg.sampling.step_lr = eps;
     }
-    settings.denoise &= !args.no_denoise;
-    settings.validate()?;
+    cfg.sampling.denoise &= !args.no_denoise;
+    let settings = SamplerSettings::from_config(&cfg).context("--steps-each/--step-lr")?;
 
     let (n, nrow) = match args.interpolate {
         Some(k) => (args.rows * (k + 2), args.nrow.unwrap_or(k + 2)),

@@ -1,5 +1,6 @@
 //! NCSNv2 training and sampling on tch.
 pub mod checkpoint;
+pub mod data_transform;
 pub mod ema;
 pub mod interpolate;
 pub mod langevin;

@@ -6,19 +6,23 @@ use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 use schemas::checkpoint::CheckpointMeta;
-use schemas::config::Config;
+use schemas::config::{Config, KeyError};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{self, CheckpointError, Weights};
+use crate::data_transform::DataTransform;
 use crate::interpolate::InterpolationNoise;
 use crate::langevin::{anneal_langevin, ChainNoise, NoiseSource, SeededNoise};
 use crate::models::{self, ModelError, ScoreModel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
-    #[error("sampling settings: {0}")]
-    Settings(String),
+    /// The sampler settings refused by [`Config::validate`].
+    #[error(transparent)]
+    Config(#[from] KeyError),
+    #[error(transparent)]
+    Schema(#[from] schemas::SchemaError),
     #[error(transparent)]
     Image(#[from] shards::Error),
     #[error(transparent)]
@@ -53,12 +57,7 @@ pub struct LoadedModel {
 pub fn load_model(path: &Path, which: Weights, device: Device) -> Result<LoadedModel, SampleError> {
     let file = checkpoint::resolve(path)?;
     let meta = checkpoint::read_meta(&file)?;
-    let config: Config = serde_json::from_value(meta.config.clone()).map_err(|e| {
-        SampleError::Settings(format!(
-            "{}: the stored training config is not valid: {e}",
-            checkpoint::meta_path(&file).display()
-        ))
-    })?;
+    let config = Config::from_json_value(meta.config.clone(), &checkpoint::meta_path(&file))?;
     let which = if config.model.ema {
         which
     } else {
@@ -96,84 +95,29 @@ pub struct SamplerSettings {
     pub denoise: bool,
     pub channels: i64,
     pub image_size: i64,
-    /// The authors' `data.rescaled`: the network works on [-1, 1].
-    pub rescaled: bool,
-    /// The authors' `data.logit_transform`.
-    pub logit_transform: bool,
+    /// The authors' data transform: applied to x₀, inverted on the result.
+    pub transform: DataTransform,
 }
 
 impl SamplerSettings {
-    /// The sampler of a training config (after calibration: σ list, T and ε are the calibrated ones).
+    /// The sampler of a training config (after calibration: σ list, T and ε are the calibrated
+    /// ones). The config is validated here, so command-line overrides written into it are too.
     pub fn from_config(cfg: &Config) -> Result<Self, SampleError> {
-        let s = Self {
+        cfg.validate()?;
+        Ok(Self {
             sigmas: cfg.sigmas(),
             n_steps_each: cfg.sampling.n_steps_each,
             step_lr: cfg.sampling.step_lr,
             denoise: cfg.sampling.denoise,
             channels: cfg.data.channels as i64,
             image_size: cfg.data.image_size as i64,
-            rescaled: cfg.data.rescaled,
-            logit_transform: cfg.data.logit_transform,
-        };
-        s.validate()?;
-        Ok(s)
-    }
-
-    pub fn validate(&self) -> Result<(), SampleError> {
-        let bad = |m: String| Err(SampleError::Settings(m));
-        if self.sigmas.is_empty() {
-            return bad("model.num_classes is 0: there is no noise level to sample from".into());
-        }
-        if self.sigmas.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return bad(format!(
-                "noise levels must be positive and finite, got σ₁={} σ_L={}",
-                self.sigmas[0],
-                self.sigmas[self.sigmas.len() - 1]
-            ));
-        }
-        if !(self.step_lr.is_finite() && self.step_lr > 0.0) {
-            return bad(format!(
-                "sampling.step_lr (ε) must be > 0, got {}",
-                self.step_lr
-            ));
-        }
-        if self.channels < 1 || self.image_size < 1 {
-            return bad(format!(
-                "data.channels={} and data.image_size={} must be ≥ 1",
-                self.channels, self.image_size
-            ));
-        }
-        Ok(())
+            transform: DataTransform::from_config(&cfg.data),
+        })
     }
 
     /// Progress-bar steps for one batch: L·T Langevin steps.
     pub fn steps_per_batch(&self) -> u64 {
         (self.sigmas.len() * self.n_steps_each) as u64
-    }
-
-    /// The authors' `data_transform` applied to the U[0,1] initialisation.
-    fn to_model_space(&self, u: Tensor) -> Tensor {
-        if self.rescaled {
-            u * 2.0 - 1.0
-        } else if self.logit_transform {
-            let lam = 1e-6;
-            let p = u * (1.0 - 2.0 * lam) + lam;
-            p.log() - p.neg().log1p()
-        } else {
-            u
-        }
-    }
-
-    /// The authors' `inverse_data_transform`, ending with the clamp to [0, 1].
-    fn to_image_space(&self, x: Tensor) -> Tensor {
-        let x = if self.logit_transform {
-            x.sigmoid()
-        } else if self.rescaled {
-            (x + 1.0) / 2.0
-        } else {
-            x
-        };
-        x.clamp(0.0, 1.0)
     }
 }
 
@@ -201,7 +145,9 @@ pub fn sample_batch(
         settings.image_size,
         settings.image_size,
     ];
-    let x0 = settings.to_model_space(noise.uniform(&shape, device));
+    // The authors' x₀: U[0, 1] through their data_transform (dequantisation draws included).
+    let u = noise.uniform(&shape, device);
+    let x0 = settings.transform.forward(&u, noise);
     let mut score = model_score(model);
     let x = anneal_langevin(
         &mut score,
@@ -213,7 +159,7 @@ pub fn sample_batch(
         noise,
         progress,
     );
-    settings.to_image_space(x).to_device(Device::Cpu)
+    settings.transform.inverse(&x).to_device(Device::Cpu)
 }
 
 /// `n` samples in batches of at most `batch_size` chains; chain i always draws from stream i of
@@ -346,8 +292,7 @@ mod tests {
             denoise: true,
             channels: 3,
             image_size: 4,
-            rescaled: false,
-            logit_transform: false,
+            transform: DataTransform::default(),
         }
     }
 

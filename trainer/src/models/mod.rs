@@ -13,7 +13,7 @@ pub mod summary;
 
 use std::collections::BTreeMap;
 
-use schemas::config::Config;
+use schemas::config::{Config, KeyError};
 use tch::nn::{Path, VarStore};
 use tch::Tensor;
 
@@ -29,15 +29,13 @@ pub trait ScoreModel: Send {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("config key {key}: {msg}")]
-    Config { key: &'static str, msg: String },
+    /// A config key the network cannot take, from [`Config::validate`] or the model table.
+    #[error(transparent)]
+    Config(#[from] KeyError),
 }
 
 fn config_err(key: &'static str, msg: impl Into<String>) -> ModelError {
-    ModelError::Config {
-        key,
-        msg: msg.into(),
-    }
+    ModelError::Config(KeyError::new(key, msg))
 }
 
 /// The architectures of Tables 2 and 3.
@@ -143,25 +141,13 @@ impl Arch {
     }
 }
 
-/// The architecture `cfg` asks for, checked against what the authors' code supports.
+/// The architecture `cfg` asks for: the single entry point for checking a config against the
+/// model. It runs [`Config::validate`] (every key, ranges, NaN) and then the checks that need
+/// the model table: `model.arch`, `model.nonlinearity`, and an image size the encoder can halve.
 pub fn plan(cfg: &Config) -> Result<Plan, ModelError> {
+    cfg.validate()?;
     let arch = Arch::for_config(cfg)?;
     let m = &cfg.model;
-    if m.normalization != "InstanceNorm++" {
-        return Err(config_err(
-            "model.normalization",
-            format!(
-                "{:?} is not supported (only InstanceNorm++, as in every config of the paper)",
-                m.normalization
-            ),
-        ));
-    }
-    if m.spec_norm {
-        return Err(config_err(
-            "model.spec_norm",
-            "spectral normalisation is not supported (false in every config of the paper)",
-        ));
-    }
     let act = Act::parse(&m.nonlinearity).ok_or_else(|| {
         config_err(
             "model.nonlinearity",
@@ -171,18 +157,6 @@ pub fn plan(cfg: &Config) -> Result<Plan, ModelError> {
             ),
         )
     })?;
-    if m.ngf < 1 {
-        return Err(config_err(
-            "model.ngf",
-            format!("must be ≥ 1, got {}", m.ngf),
-        ));
-    }
-    if m.num_classes < 1 {
-        return Err(config_err("model.num_classes", "must be ≥ 1 noise level"));
-    }
-    if cfg.data.channels < 1 {
-        return Err(config_err("data.channels", "must be ≥ 1"));
-    }
     let plan = Plan {
         arch,
         ngf: m.ngf,
