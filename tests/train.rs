@@ -253,3 +253,67 @@ fn ctrl_c_checkpoints_the_current_step_and_resume_finishes() {
         .collect();
     assert_eq!(steps, (1..=stopped + 2).collect::<Vec<_>>());
 }
+
+/// Config::validate through the binary: a bad value in the file or from a flag is refused in
+/// one line naming the key (and the file), before any training.
+#[test]
+fn config_errors_name_the_key_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let cfg = config(tmp.path(), 8);
+    let (ok, _, err) = run(&train_args(
+        &cfg,
+        &data,
+        &tmp.path().join("w"),
+        &["--batch-size", "0"],
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains("training.batch_size: 0 is not ≥ 1") && err.lines().count() == 1,
+        "{err}"
+    );
+
+    let bad = tmp.path().join("bad.yml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&bad, text.replace("lr: 0.001}", "lr: 0.001, beta1: 1.5}")).unwrap();
+    let (ok, _, err) = run(&train_args(&bad, &data, &tmp.path().join("w"), &[]));
+    assert!(!ok);
+    assert!(
+        err.contains("bad.yml: optim.beta1: 1.5 is not in [0, 1)") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!tmp.path().join("w").exists(), "nothing written");
+}
+
+/// Keys only the authors' other commands read are accepted (their files must load) and named
+/// in a note; `--quiet` drops the note.
+#[test]
+fn keys_ncsn_does_not_use_are_named_in_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("authors.yml");
+    let text = std::fs::read_to_string(config(tmp.path(), 8)).unwrap()
+        + "test: {begin_ckpt: 5000, end_ckpt: 300000, batch_size: 4}\n\
+           fast_fid: {batch_size: 1000, num_samples: 1000, step_lr: 0.0000062, n_steps_each: 5,\n\
+                      begin_ckpt: 5000, end_ckpt: 300000, verbose: false, ensemble: false}\n";
+    std::fs::write(&cfg, text).unwrap();
+    // No data: the run stops right after the config is taken in.
+    let missing = tmp.path().join("no-data");
+    let (ok, _, err) = run(&train_args(&cfg, &missing, &tmp.path().join("w"), &[]));
+    assert!(!ok);
+    let note = err.lines().next().unwrap();
+    assert!(
+        note.starts_with("note: ")
+            && note.contains("fast_fid.*, test.begin_ckpt, test.end_ckpt")
+            && !note.contains("test.batch_size"),
+        "{err}"
+    );
+    assert!(err.contains("no-data"), "{err}");
+    let (_, _, err) = run(&train_args(
+        &cfg,
+        &missing,
+        &tmp.path().join("w"),
+        &["--quiet"],
+    ));
+    assert!(!err.contains("note:"), "{err}");
+}

@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Seed of every random draw (data order, flips, noise levels, noise).
-    #[arg(long, default_value_t = 1234)]
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
     seed: u64,
     /// Override training.n_iters (total optimiser steps).
     #[arg(long)]
@@ -58,23 +58,24 @@ pub struct Args {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Rows in the loader's shuffle buffer; bounds its memory (rows x H x W x 3 bytes).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = TrainOptions::default().shuffle_buffer)]
     shuffle_buffer: usize,
     /// Batches the loader threads assemble ahead of the device.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = TrainOptions::default().prefetch)]
     prefetch: usize,
     /// Keep only the newest K checkpoints (0 keeps all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainOptions::default().keep_checkpoints)]
     keep_checkpoints: usize,
     /// Samples in each snapshot grid (0: none, whatever training.snapshot_sampling says).
-    #[arg(long, default_value_t = 36)]
+    #[arg(long, default_value_t = TrainOptions::default().snapshot_samples)]
     snapshot_samples: usize,
     /// Write a metrics line every N steps.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainOptions::default().log_every)]
     log_every: u64,
     /// Draw WORKDIR/loss.png (train loss and test loss against the step) at each snapshot
-    /// and at the end.
-    #[arg(long)]
+    /// and at the end (`--loss-plot` alone means true).
+    #[arg(long, default_value_t = TrainOptions::default().loss_plot, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
     loss_plot: bool,
     /// Torch intra-op threads on CPU (0: libtorch's default).
     #[arg(long, default_value_t = 0)]
@@ -94,6 +95,21 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     }
     if let Some(b) = args.batch_size {
         cfg.training.batch_size = b;
+    }
+    cfg.validate().with_context(|| {
+        format!(
+            "{} with the command line's --calibration/--n-iters/--snapshot-freq/--batch-size",
+            args.config.display()
+        )
+    })?;
+    let unused = cfg.unused_keys();
+    if !unused.is_empty() && !global.quiet {
+        eprintln!(
+            "note: {}: ncsn does not use {} (settings of the authors' other commands; kept in \
+             WORKDIR/config.yml)",
+            args.config.display(),
+            unused.join(", ")
+        );
     }
     if args.threads > 0 {
         tch::set_num_threads(args.threads);

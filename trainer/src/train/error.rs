@@ -1,0 +1,77 @@
+//! Why a run stopped with an error; each message names the file, key or step.
+
+use std::path::Path;
+
+use tch::{Device, Tensor};
+
+use crate::checkpoint;
+use crate::loader;
+use crate::models::ModelError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Config(String),
+    /// The config refused (by `Config::validate` or the model table), naming the key.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Data(#[from] loader::LoaderError),
+    #[error(transparent)]
+    Pipeline(#[from] shards::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(transparent)]
+    Schema(#[from] schemas::SchemaError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The loss left the reals: training stops before the step is applied or saved.
+    #[error(
+        "step {step}: the loss is {loss} (first bad sample {sample}: σ index {sigma_index}, \
+         σ = {sigma:.4e}); no checkpoint was written for this step, the last good one is kept"
+    )]
+    NonFinite {
+        step: u64,
+        loss: f64,
+        sample: i64,
+        sigma_index: i64,
+        sigma: f64,
+    },
+}
+
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Names the first sample whose loss is not finite, with its σ.
+pub(super) fn non_finite(
+    step: u64,
+    loss: f64,
+    per_sample: &Tensor,
+    y: &Tensor,
+    sigmas: &[f64],
+) -> TrainError {
+    let per: Vec<f32> = Vec::try_from(per_sample.to_device(Device::Cpu)).unwrap_or_default();
+    let ys: Vec<i64> = Vec::try_from(y.to_device(Device::Cpu)).unwrap_or_default();
+    let sample = per.iter().position(|v| !v.is_finite()).unwrap_or(0);
+    let sigma_index = ys.get(sample).copied().unwrap_or(-1);
+    TrainError::NonFinite {
+        step,
+        loss,
+        sample: sample as i64,
+        sigma_index,
+        sigma: sigmas
+            .get(sigma_index.max(0) as usize)
+            .copied()
+            .unwrap_or(f64::NAN),
+    }
+}

@@ -1,0 +1,245 @@
+//! The training loop (SPEC §6), top to bottom like the paper: draw a batch, the authors' data
+//! transform, σ indices and noise, the DSM loss of Eq. 2, an Adam step, the EMA update
+//! (Technique 5), and every `snapshot_freq` steps a checkpoint, the test loss and a grid of
+//! samples. Around it, one file per job: [`options`] (what a run is asked), [`resume`] (where
+//! it starts), [`nets`] (the network and its EMA twin), [`data`] (shards, stream, held-out
+//! batch), [`snapshot`] (checkpoint assembly, test loss, samples), [`stop`] (Ctrl-C).
+//!
+//! Exact resume: every random draw is a function of the seed and a position that the checkpoint
+//! stores. The loader's shuffle and flips depend on (seed, epoch, row); the dequantisation
+//! noise, σ indices and noise of step `k` come from the global torch generator re-seeded with
+//! `mix(seed, k)` just before they are drawn. So a run stopped at step k and resumed replays
+//! steps k+1… exactly.
+
+mod data;
+mod error;
+mod nets;
+mod options;
+mod resume;
+mod snapshot;
+mod stop;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use schemas::config::Config;
+use schemas::rng::splitmix64 as mix;
+use shards::Dataset;
+use tch::{Kind, Tensor};
+
+pub use data::check_data;
+pub use error::{Result, TrainError};
+pub use options::{Summary, TrainOptions};
+pub use stop::stop_on_ctrl_c;
+
+use crate::checkpoint;
+use crate::data_transform::{DataTransform, TorchRng};
+use crate::loss::dsm_loss;
+use crate::metrics::{MetricsLog, Record};
+use crate::models::{self, ModelError, ScoreModel};
+use crate::optim::{Adam, AdamConfig};
+use error::{io_err, non_finite};
+use nets::Nets;
+use snapshot::{is_checkpoint_of, Snapshots};
+
+/// Builds the score network for a config (normally [`models::build`]; tests pass a tiny one).
+pub type ModelFactory = fn(&tch::nn::Path, &Config) -> Result<Box<dyn ScoreModel>, ModelError>;
+
+/// Trains with the authors' architecture for `cfg`.
+pub fn train(cfg: &Config, opts: &TrainOptions, stop: &AtomicBool) -> Result<Summary> {
+    train_with(cfg, opts, stop, models::build)
+}
+
+/// The random part of step `step`, from the torch generator seeded with a pure function of
+/// (seed, step) (see the module docs), in the authors' order: `data_transform` of the clean
+/// batch `x` (its dequantisation noise), then σ indices uniform over the L levels and
+/// z ~ N(0, I). Returns (transformed x, y, z).
+fn draws(
+    seed: u64,
+    step: u64,
+    x: &Tensor,
+    transform: &DataTransform,
+    num_sigmas: i64,
+) -> (Tensor, Tensor, Tensor) {
+    tch::manual_seed((mix(seed ^ mix(step)) >> 1) as i64);
+    let x = transform.forward(x, &mut TorchRng);
+    let y = Tensor::randint(num_sigmas, [x.size()[0]], (Kind::Int64, x.device()));
+    let z = x.randn_like();
+    (x, y, z)
+}
+
+pub fn train_with(
+    cfg: &Config,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    factory: ModelFactory,
+) -> Result<Summary> {
+    // The config against every rule and the model table: the one entry point.
+    let arch = models::plan(cfg)?.arch.name();
+    let device = opts.device;
+    let ds = Dataset::open(&opts.data)?;
+    check_data(cfg, &ds)?;
+    let ckpt_dir = opts.workdir.join(checkpoint::CHECKPOINT_DIR);
+    std::fs::create_dir_all(&ckpt_dir).map_err(io_err(&ckpt_dir))?;
+
+    // The network, its EMA twin (Technique 5), Adam, the σ list and the data transform.
+    let mut nets = Nets::build(cfg, opts.seed, device, factory)?;
+    let mut adam = Adam::new(&nets.vs, AdamConfig::from_config(&cfg.optim));
+    let sigmas_f64 = cfg.sigmas();
+    let sigmas = Tensor::from_slice(&sigmas_f64.iter().map(|&s| s as f32).collect::<Vec<_>>())
+        .to_device(device);
+    let num_sigmas = sigmas_f64.len() as i64;
+    let transform = DataTransform::from_config(&cfg.data);
+
+    // Step 0, or where the latest checkpoint left off (`--resume`).
+    let start = resume::start(cfg, opts, &ckpt_dir, &nets, &mut adam)?;
+    let (mut step, mut cursor, mut last_ckpt) = (start.step, start.cursor, start.checkpoint);
+
+    // The effective config, next to the checkpoints (what `ncsn sample --workdir` reads).
+    schemas::write_atomic(&opts.workdir.join("config.yml"), cfg.to_yaml().as_bytes())?;
+    let metrics_path = opts.workdir.join("metrics.jsonl");
+    let mut log = MetricsLog::open(&metrics_path, opts.resume.then_some(step))
+        .map_err(io_err(&metrics_path))?;
+    let test_batch = data::test_batch(cfg, &ds, device)?;
+    let mut stream = data::train_stream(cfg, opts, &ds, cursor.clone())?;
+
+    let (n_iters, n_epochs) = (cfg.training.n_iters, cfg.training.n_epochs);
+    let bar = progress_bar(opts.progress, step, n_iters);
+    let started = Instant::now();
+    let mut losses = vec![];
+    let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
+    let (mut window_t0, mut window_wait0) = (Instant::now(), stream.wait);
+    let mut interrupted = false;
+    let snapshots = Snapshots {
+        cfg,
+        opts,
+        arch,
+        ckpt_dir: &ckpt_dir,
+        sigmas: &sigmas,
+        transform,
+        test_batch: test_batch.as_ref(),
+        metrics_path: &metrics_path,
+        started,
+    };
+
+    // Like the authors' loop: at most n_iters steps and n_epochs passes over the data.
+    while step < n_iters && data::epochs_done(&cursor, stream.epoch_rows) < n_epochs {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let t0 = Instant::now();
+        let wait0 = stream.wait;
+        // 1. A batch of clean images in [0, 1] (shuffled, randomly flipped by the loader).
+        let batch = stream.next_batch()?;
+        // 2. The data transform (dequantisation, rescaling), then per sample a noise level σ_y
+        //    uniform over the L levels and z ~ N(0, I).
+        let (x, y, z) = draws(opts.seed, step, &batch.to_float(), &transform, num_sigmas);
+        // 3. Eq. 2: λ(σ)·½‖s_θ(x + σz, σ) + z/σ‖², λ(σ) = σ^anneal_power.
+        adam.zero_grad();
+        let (loss, per_sample) = dsm_loss(
+            nets.model.as_ref(),
+            &x,
+            &y,
+            &z,
+            &sigmas,
+            cfg.training.anneal_power,
+        );
+        let loss_value = loss.double_value(&[]);
+        if !loss_value.is_finite() {
+            return Err(non_finite(
+                step + 1,
+                loss_value,
+                &per_sample,
+                &y,
+                &sigmas_f64,
+            ));
+        }
+        // 4. Adam step, then 5. the EMA of the weights (Technique 5).
+        loss.backward();
+        adam.step();
+        nets.update_ema();
+        step += 1;
+        cursor = batch.cursor.clone();
+        losses.push((step, loss_value as f32));
+        busy += t0.elapsed();
+        waited += stream.wait - wait0;
+
+        if step.is_multiple_of(opts.log_every.max(1)) || step == n_iters {
+            let used = sigmas.index_select(0, &y);
+            let window = window_t0.elapsed().as_secs_f64().max(1e-9);
+            log.write(&Record {
+                step,
+                loss: Some(loss_value),
+                sigma_mean: Some(used.mean(Kind::Float).double_value(&[])),
+                sigma_min: Some(used.min().double_value(&[])),
+                sigma_max: Some(used.max().double_value(&[])),
+                lr: Some(adam.cfg.lr),
+                data_wait: Some((stream.wait - window_wait0).as_secs_f64() / window),
+                epoch: Some(cursor.epoch),
+                time: started.elapsed().as_secs_f64(),
+                ..Default::default()
+            })
+            .map_err(io_err(&metrics_path))?;
+            (window_t0, window_wait0) = (Instant::now(), stream.wait);
+        }
+        if let Some(bar) = &bar {
+            bar.set_position(step);
+            bar.set_message(format!("loss {loss_value:.4}"));
+        }
+        // 6. Snapshot: checkpoint, test loss of the EMA model, samples from it.
+        if step.is_multiple_of(cfg.training.snapshot_freq) && step < n_iters {
+            last_ckpt = Some(snapshots.save(step, &cursor, &nets, &adam)?);
+            snapshots.evaluate(step, &nets, &mut log)?;
+        }
+    }
+
+    // At exit (done or interrupted): one last checkpoint unless this step already has one.
+    if !losses.is_empty()
+        && last_ckpt
+            .as_ref()
+            .is_none_or(|p| !is_checkpoint_of(p, step))
+    {
+        last_ckpt = Some(snapshots.save(step, &cursor, &nets, &adam)?);
+        if !interrupted {
+            snapshots.evaluate(step, &nets, &mut log)?;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    snapshots.plot()?;
+    let secs = busy.as_secs_f64();
+    Ok(Summary {
+        step,
+        data_wait_fraction: if secs > 0.0 {
+            waited.as_secs_f64() / secs
+        } else {
+            0.0
+        },
+        steps_per_second: if secs > 0.0 {
+            losses.len() as f64 / secs
+        } else {
+            0.0
+        },
+        losses,
+        interrupted,
+        checkpoint: last_ckpt,
+    })
+}
+
+fn progress_bar(show: bool, step: u64, n_iters: u64) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(n_iters);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} step {pos}/{len} {msg} {per_sec} ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(step);
+    bar.reset_eta();
+    Some(bar)
+}

@@ -1,0 +1,78 @@
+//! What a run is asked to do besides the config ([`TrainOptions`]) and what it did
+//! ([`Summary`]). `ncsn train`'s flags take their defaults from [`TrainOptions::default`].
+
+use std::path::{Path, PathBuf};
+
+use tch::Device;
+
+/// Everything about a run that is not in the config file.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub data: PathBuf,
+    pub workdir: PathBuf,
+    /// Continue from the latest checkpoint of `workdir`.
+    pub resume: bool,
+    pub device: Device,
+    pub seed: u64,
+    /// Rows held by the loader's shuffle buffer (the memory bound).
+    pub shuffle_buffer: usize,
+    /// Batches assembled ahead of the device.
+    pub prefetch: usize,
+    /// Keep only the newest K checkpoints (0 = all).
+    pub keep_checkpoints: usize,
+    /// Write `WORKDIR/loss.png` at each snapshot and at the end.
+    pub loss_plot: bool,
+    /// Samples in the snapshot grid (`training.snapshot_sampling`); the authors draw 36.
+    pub snapshot_samples: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Write a metrics line every N steps (1 = every step).
+    pub log_every: u64,
+}
+
+impl Default for TrainOptions {
+    /// The defaults, defined once: `ncsn train`'s flags read theirs from here. `data` and
+    /// `workdir` are empty; [`TrainOptions::new`] sets them.
+    fn default() -> Self {
+        Self {
+            data: PathBuf::new(),
+            workdir: PathBuf::new(),
+            resume: false,
+            device: Device::Cpu,
+            seed: 1234,
+            shuffle_buffer: 10_000,
+            prefetch: 4,
+            keep_checkpoints: 0,
+            loss_plot: false,
+            snapshot_samples: 36,
+            progress: false,
+            log_every: 1,
+        }
+    }
+}
+
+impl TrainOptions {
+    pub fn new(data: &Path, workdir: &Path) -> Self {
+        Self {
+            data: data.to_path_buf(),
+            workdir: workdir.to_path_buf(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Steps completed in total (including those before a resume).
+    pub step: u64,
+    /// (step, loss) of every step this invocation ran, loss as computed (float32).
+    pub losses: Vec<(u64, f32)>,
+    /// Share of the step time spent waiting for data.
+    pub data_wait_fraction: f64,
+    pub steps_per_second: f64,
+    /// Stopped by the stop flag (Ctrl-C) before `n_iters`.
+    pub interrupted: bool,
+    /// The last checkpoint written.
+    pub checkpoint: Option<PathBuf>,
+}

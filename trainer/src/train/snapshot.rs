@@ -1,0 +1,127 @@
+//! Every `training.snapshot_freq` steps and at the end (SPEC §6): the checkpoint, the test
+//! loss on a fixed held-out batch with fixed noise (App. C.5.1), a grid of samples and the loss
+//! plot, all from the evaluation network (the EMA twin, Technique 5, when kept).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use schemas::checkpoint::{CheckpointMeta, DataCursor, RngState};
+use schemas::config::Config;
+use tch::Tensor;
+
+use super::error::io_err;
+use super::nets::Nets;
+use super::{draws, Result, TrainError, TrainOptions};
+use crate::checkpoint::{self, OPTIM_PREFIX};
+use crate::data_transform::DataTransform;
+use crate::loss::dsm_loss;
+use crate::metrics::{self, MetricsLog, Record};
+use crate::optim::Adam;
+use crate::plot;
+
+/// Seed for everything the snapshots draw (test-loss noise and dequantisation, sample grids):
+/// fixed per run so snapshots are comparable over training (App. C.5.1).
+const SNAPSHOT_STREAM: u64 = 0x005E_ED0F_7E57;
+
+/// What the snapshots need, bundled so the training loop stays readable.
+pub(super) struct Snapshots<'a> {
+    pub cfg: &'a Config,
+    pub opts: &'a TrainOptions,
+    pub arch: &'a str,
+    pub ckpt_dir: &'a Path,
+    pub sigmas: &'a Tensor,
+    pub transform: DataTransform,
+    /// The held-out images in [0, 1], if the data has a test split.
+    pub test_batch: Option<&'a Tensor>,
+    pub metrics_path: &'a Path,
+    pub started: Instant,
+}
+
+impl Snapshots<'_> {
+    /// Writes the checkpoint of `step`: model, EMA, Adam, data cursor and RNG position.
+    pub fn save(
+        &self,
+        step: u64,
+        cursor: &DataCursor,
+        nets: &Nets,
+        adam: &Adam,
+    ) -> Result<PathBuf> {
+        let config = serde_json::to_value(self.cfg).expect("configs serialize");
+        let mut meta = CheckpointMeta::new(step, self.arch, config);
+        meta.data_cursor = cursor.clone();
+        meta.rng = RngState {
+            seed: self.opts.seed,
+            // The draws of step k come from torch's generator seeded with mix(seed, k), and the
+            // loader's from (seed, epoch, row): the next step is all the state there is.
+            state: format!("{:016x}", step),
+        };
+        let mut tensors = nets.tensors();
+        tensors.extend(
+            adam.state()
+                .into_iter()
+                .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t)),
+        );
+        let file = checkpoint::save(self.ckpt_dir, &meta, &tensors)?;
+        checkpoint::prune(self.ckpt_dir, self.opts.keep_checkpoints)?;
+        Ok(file)
+    }
+
+    /// The test loss of `nets`' evaluation network, a sample grid (`training.snapshot_sampling`),
+    /// and the loss plot.
+    pub fn evaluate(&self, step: u64, nets: &Nets, log: &mut MetricsLog) -> Result<()> {
+        let model = nets.eval_model();
+        let seed = self.opts.seed ^ SNAPSHOT_STREAM;
+        if let Some(x) = self.test_batch {
+            let _guard = tch::no_grad_guard();
+            // The same transform and draws as a training step, from a fixed seed.
+            let (x, y, z) = draws(seed, 0, x, &self.transform, self.sigmas.size()[0]);
+            let (loss, _) = dsm_loss(
+                model,
+                &x,
+                &y,
+                &z,
+                self.sigmas,
+                self.cfg.training.anneal_power,
+            );
+            log.write(&Record {
+                step,
+                test_loss: Some(loss.double_value(&[])),
+                time: self.started.elapsed().as_secs_f64(),
+                ..Default::default()
+            })
+            .map_err(io_err(self.metrics_path))?;
+        }
+        if self.cfg.training.snapshot_sampling && self.opts.snapshot_samples > 0 {
+            let dir = self.opts.workdir.join("samples");
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let png = dir.join(format!("step_{step:08}.png"));
+            let _guard = tch::no_grad_guard();
+            crate::sample::snapshot_grid(
+                model,
+                self.cfg,
+                self.opts.snapshot_samples,
+                seed,
+                self.opts.device,
+                &png,
+            )
+            .map_err(|e| TrainError::Config(format!("snapshot samples at step {step}: {e}")))?;
+        }
+        self.plot()
+    }
+
+    /// `WORKDIR/loss.png` from the metrics so far, with `--loss-plot`.
+    pub fn plot(&self) -> Result<()> {
+        if self.opts.loss_plot {
+            let records = metrics::read(self.metrics_path).map_err(io_err(self.metrics_path))?;
+            let png = self.opts.workdir.join("loss.png");
+            plot::plot_loss(&records, &png).map_err(io_err(&png))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `ckpt` is the checkpoint of `step`.
+pub(super) fn is_checkpoint_of(ckpt: &Path, step: u64) -> bool {
+    ckpt.file_name()
+        .is_some_and(|n| n.to_string_lossy() == checkpoint::checkpoint_file_name(step))
+}
