@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "ncsn", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
-    /// No progress bars (they are also off when stdout is not a terminal).
+    /// No progress bars (they are also off when stdout is not a terminal) and no notes.
     #[arg(long, short, global = true)]
     quiet: bool,
 
