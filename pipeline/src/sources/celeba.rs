@@ -2,12 +2,12 @@
 //! `list_eval_partition.txt` (0 train, 1 valid, 2 test). CenterCrop(140) then Resize(64,
 //! bilinear); `--resolution` changes the output size. Rows follow the partition file's order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{file_split, recipe_decoder, require_exists, Item, Payload, Source, SplitSource};
+use super::{file_split, require_exists, Item, Payload, Source, SplitSource};
 use crate::transforms::{Filter, Recipe};
 use crate::{Error, Result};
 
@@ -57,17 +57,7 @@ pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
             "no CelebA images here (neither img_align_celeba/ nor img_align_celeba.zip)",
         ));
     };
-    Ok(Source {
-        dataset: "celeba".into(),
-        input: input.display().to_string(),
-        recipe: recipe.describe(),
-        height: size,
-        width: size,
-        split_seed: None,
-        options: BTreeMap::from([("resolution".into(), size.to_string())]),
-        splits,
-        decoder: Some(recipe_decoder(recipe)),
-    })
+    Ok(Source::encoded("celeba", input, size, recipe, splits))
 }
 
 /// `list_eval_partition.txt`: `<file> <0|1|2>` per line, any whitespace.

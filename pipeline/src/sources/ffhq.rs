@@ -7,16 +7,12 @@
 //! SplitMix64(seed); the first `N/10` shuffled indices are `test`, the rest `train`, each kept in
 //! ascending order (70 000 → 63 000 / 7 000; the 90/10 ratio holds for any N).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use schemas::rng::SplitMix64;
 
-use super::{
-    file_split, image_files, lsun, recipe_decoder, require_exists, Item, Payload, Source,
-    SplitSource,
-};
+use super::{file_split, image_files, lsun, require_exists, Item, Payload, Source, SplitSource};
 use crate::transforms::{Filter, Recipe};
 use crate::{Error, Result};
 
@@ -83,20 +79,12 @@ pub fn open(input: &Path, resolution: Option<u32>, seed: Option<u64>) -> Result<
             recipe,
         )
     };
-    Ok(Source {
-        dataset: "ffhq".into(),
-        input: input.display().to_string(),
-        recipe: recipe.describe(),
-        height: size,
-        width: size,
-        split_seed: Some(seed),
-        options: BTreeMap::from([
-            ("resolution".into(), size.to_string()),
-            ("split_rule".into(), SPLIT_RULE.into()),
-        ]),
-        splits,
-        decoder: Some(recipe_decoder(recipe)),
-    })
+    let mut source = Source::encoded("ffhq", input, size, recipe, splits);
+    source.split_seed = Some(seed);
+    source
+        .options
+        .insert("split_rule".into(), SPLIT_RULE.into());
+    Ok(source)
 }
 
 /// The authors' LMDB: images are already at `{res}` (JPEG), so they are only decoded

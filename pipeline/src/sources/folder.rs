@@ -2,10 +2,9 @@
 //! shorter side resized to `--resolution` (bilinear), then a center crop to a square. One split,
 //! `train` unless `--split` names it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{file_split, image_files, recipe_decoder, require_exists, Source};
+use super::{file_split, image_files, require_exists, Source};
 use crate::transforms::{Filter, Recipe};
 use crate::{Error, Result};
 
@@ -28,15 +27,6 @@ pub fn open(input: &Path, resolution: Option<u32>, split: Option<&str>) -> Resul
         size,
         filter: Filter::Bilinear,
     };
-    Ok(Source {
-        dataset: "folder".into(),
-        input: input.display().to_string(),
-        recipe: recipe.describe(),
-        height: size,
-        width: size,
-        split_seed: None,
-        options: BTreeMap::from([("resolution".into(), size.to_string())]),
-        splits: vec![file_split(split.unwrap_or("train"), files)],
-        decoder: Some(recipe_decoder(recipe)),
-    })
+    let splits = vec![file_split(split.unwrap_or("train"), files)];
+    Ok(Source::encoded("folder", input, size, recipe, splits))
 }

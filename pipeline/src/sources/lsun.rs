@@ -3,13 +3,12 @@
 //! LMDB's sorted key order. Resize(r) then CenterCrop(r), r = 96 by default (the paper uses 96
 //! for church_outdoor, 128 for bedroom and tower).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use heed::types::Bytes;
 use heed::{Env, EnvFlags, EnvOpenOptions};
 
-use super::{recipe_decoder, require_exists, Item, Items, Payload, Source, SplitSource};
+use super::{require_exists, Item, Items, Payload, Source, SplitSource};
 use crate::decode::sniff;
 use crate::transforms::{Filter, Recipe};
 use crate::{Error, Result};
@@ -154,18 +153,9 @@ pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
         len,
         open: Box::new(move |start| Ok(stream(env.clone(), &path, start, |_| true))),
     };
-    Ok(Source {
-        dataset: "lsun".into(),
-        input: input.display().to_string(),
-        recipe: recipe.describe(),
-        height: size,
-        width: size,
-        split_seed: None,
-        options: BTreeMap::from([
-            ("category".into(), category.to_string()),
-            ("resolution".into(), size.to_string()),
-        ]),
-        splits: vec![split],
-        decoder: Some(recipe_decoder(recipe)),
-    })
+    let mut source = Source::encoded("lsun", input, size, recipe, vec![split]);
+    source
+        .options
+        .insert("category".into(), category.to_string());
+    Ok(source)
 }

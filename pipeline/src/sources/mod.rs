@@ -15,6 +15,7 @@ mod pickle;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::transforms::Recipe;
 use crate::{Error, Result};
 
 /// One input image before decoding.
@@ -75,6 +76,28 @@ pub struct Source {
 }
 
 impl Source {
+    /// A dataset of encoded images (JPEG/PNG/WebP) that `recipe` decodes and transforms to
+    /// `size`², on the workers. Its options record the resolution; the caller adds the rest.
+    pub fn encoded(
+        dataset: &str,
+        input: &std::path::Path,
+        size: u32,
+        recipe: Recipe,
+        splits: Vec<SplitSource>,
+    ) -> Source {
+        Source {
+            dataset: dataset.into(),
+            input: input.display().to_string(),
+            recipe: recipe.describe(),
+            height: size,
+            width: size,
+            split_seed: None,
+            options: BTreeMap::from([("resolution".into(), size.to_string())]),
+            splits,
+            decoder: Some(recipe_decoder(recipe)),
+        }
+    }
+
     pub fn pixel_bytes(&self) -> usize {
         self.height as usize * self.width as usize * 3
     }
@@ -147,8 +170,8 @@ pub fn require_exists(path: &std::path::Path) -> Result<()> {
     }
 }
 
-/// The decoder of a recipe: A's Pillow-exact decode + transform ([`crate::transforms`]).
-pub fn recipe_decoder(recipe: crate::transforms::Recipe) -> Decoder {
+/// The decoder of a recipe: the Pillow-exact decode + transform ([`crate::transforms`]).
+fn recipe_decoder(recipe: Recipe) -> Decoder {
     Box::new(move |bytes: &[u8]| {
         crate::transforms::process_encoded(bytes, &recipe)
             .map(|img| img.data)
