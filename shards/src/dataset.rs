@@ -63,11 +63,7 @@ impl Dataset {
     pub fn read_split(&self, split: &str) -> Result<ShardRows> {
         let mut out = ShardRows::default();
         for e in &self.split(split)?.shards {
-            let r = ShardReader::open(&self.shard_path(e))?.read_all()?;
-            out.ids.extend(r.ids);
-            out.keys.extend(r.keys);
-            out.labels.extend(r.labels);
-            out.pixels.extend(r.pixels);
+            out.append(ShardReader::open(&self.shard_path(e))?.read_all()?);
         }
         Ok(out)
     }

@@ -35,6 +35,14 @@ impl ShardRows {
         let w = self.pixels.len() / self.len().max(1);
         &self.pixels[i * w..(i + 1) * w]
     }
+
+    /// Appends `more`'s rows after these (images of the same size).
+    pub fn append(&mut self, more: ShardRows) {
+        self.ids.extend(more.ids);
+        self.keys.extend(more.keys);
+        self.labels.extend(more.labels);
+        self.pixels.extend(more.pixels);
+    }
 }
 
 /// Reads one shard, in record batches of at most `batch_rows` rows.
@@ -98,11 +106,7 @@ impl ShardReader {
         let n = self.num_rows as usize;
         let mut out = ShardRows::default();
         for b in self.batches(n.max(1), None)? {
-            let b = b?;
-            out.ids.extend(b.ids);
-            out.keys.extend(b.keys);
-            out.labels.extend(b.labels);
-            out.pixels.extend(b.pixels);
+            out.append(b?);
         }
         Ok(out)
     }
