@@ -116,6 +116,17 @@ fn file_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap()
 }
 
+/// Every key of `out`, with the raw file of the same name in `dir` it was made from.
+fn sources_in(out: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
+    keys(out)
+        .into_iter()
+        .map(|k| {
+            let p = dir.join(file_name(&k));
+            (k, p)
+        })
+        .collect()
+}
+
 #[test]
 fn celeba_folder_and_zip_match_pillow_and_the_partition_file() {
     let tmp = tempfile::tempdir().unwrap();
@@ -142,13 +153,7 @@ fn celeba_folder_and_zip_match_pillow_and_the_partition_file() {
         rejected[0].key.contains("000002.jpg") && rejected[0].reason.contains("140x140 crop"),
         "{rejected:?}"
     );
-    let sources: Vec<_> = keys(&out)
-        .into_iter()
-        .map(|k| {
-            let p = raw.join("img_align_celeba").join(file_name(&k));
-            (k, p)
-        })
-        .collect();
+    let sources = sources_in(&out, &raw.join("img_align_celeba"));
     check_with_pillow("celeba", &out, &sources, 64);
 
     // The zip as distributed gives the same shards, byte for byte.
@@ -278,13 +283,7 @@ fn ffhq_png_tree_matches_pillow_lanczos_with_a_seeded_split() {
         .map(|k| file_name(k).to_string())
         .collect();
     assert_eq!(got_test, want_test, "test split = split_indices(N, seed)");
-    let sources: Vec<_> = keys(&out)
-        .into_iter()
-        .map(|k| {
-            let p = raw.join("images1024x1024/00000").join(file_name(&k));
-            (k, p)
-        })
-        .collect();
+    let sources = sources_in(&out, &raw.join("images1024x1024/00000"));
     check_with_pillow("ffhq", &out, &sources, 16);
 }
 

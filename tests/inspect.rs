@@ -1,28 +1,17 @@
 //! End-to-end `ncsn inspect`: the description, `--verify` catching a changed shard by name,
 //! and `--grid` writing a make_grid PNG of the first 64 images.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use common::{ok, run, s};
 use testkit::fixtures::{pattern, write_cifar, CifarVersion};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ncsn"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn inspect_verify_and_grid() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = write_cifar(tmp.path(), CifarVersion::Binary, 16).unwrap();
     let out = tmp.path().join("out");
-    let r = run(&[
+    ok(&run(&[
         "ingest",
         "cifar10",
         "--input",
@@ -31,17 +20,10 @@ fn inspect_verify_and_grid() {
         s(&out),
         "--shard-rows",
         "30",
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    ]));
 
     let grid = tmp.path().join("grid.png");
-    let r = run(&["inspect", s(&out), "--verify", "--grid", s(&grid)]);
-    let text = String::from_utf8_lossy(&r.stdout);
-    assert!(
-        r.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    let text = ok(&run(&["inspect", s(&out), "--verify", "--grid", s(&grid)]));
     assert!(
         text.contains("cifar10") && text.contains("32x32x3"),
         "{text}"
