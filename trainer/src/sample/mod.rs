@@ -1,6 +1,6 @@
 //! Drawing images from a trained score network: annealed Langevin dynamics (Algorithm 1) with
-//! the config's σ list, T and ε, the authors' data transforms around it, uint8 conversion like
-//! torchvision's `save_image`, PNG grids, and the snapshot grid the trainer writes.
+//! the config's σ list, T and ε, the authors' data transforms around it, and the snapshot grid
+//! the trainer writes; [`image`] turns the floats into bytes and PNG grids.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,9 @@ use crate::data_transform::DataTransform;
 use crate::interpolate::InterpolationNoise;
 use crate::langevin::{anneal_langevin, ChainNoise, NoiseSource, SeededNoise};
 use crate::models::{self, ModelError, ScoreModel};
+
+mod image;
+pub use image::{default_nrow, to_rgb8, write_grid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
@@ -217,40 +220,6 @@ pub fn sample_interpolations(
     sample_batch(model, settings, n, &mut noise, device, progress)
 }
 
-/// Float images in [0, 1] (NCHW) to uint8 NHWC RGB bytes exactly like torchvision's
-/// `save_image` (`x·255 + 0.5`, clamped, truncated). One channel is repeated to three.
-pub fn to_rgb8(images: &Tensor) -> Vec<u8> {
-    let x = images.to_device(Device::Cpu).to_kind(Kind::Float);
-    let x = if x.size()[1] == 1 {
-        x.repeat([1, 3, 1, 1])
-    } else {
-        x
-    };
-    let u8s = (x * 255.0 + 0.5)
-        .clamp(0.0, 255.0)
-        .to_kind(Kind::Uint8)
-        .permute([0, 2, 3, 1])
-        .contiguous();
-    Vec::<u8>::try_from(&u8s.flatten(0, -1)).expect("uint8 tensor to bytes")
-}
-
-/// The grid PNG of `images` (NCHW, [0, 1]), `nrow` per row, torchvision's padding (2, black).
-pub fn write_grid(images: &Tensor, nrow: usize, path: &Path) -> Result<(), SampleError> {
-    let size = images.size();
-    let (n, h, w) = (size[0] as usize, size[2] as u32, size[3] as u32);
-    let bytes = to_rgb8(images);
-    let per = (h * w * 3) as usize;
-    let cells: Vec<&[u8]> = (0..n).map(|k| &bytes[k * per..(k + 1) * per]).collect();
-    let grid = shards::make_grid(&cells, h, w, nrow, 2, 0);
-    shards::write_png(path, &grid)?;
-    Ok(())
-}
-
-/// A square-ish grid: ⌈√n⌉ images per row (the authors use √n for their square batches).
-pub fn default_nrow(n: usize) -> usize {
-    ((n as f64).sqrt().ceil() as usize).max(1)
-}
-
 /// The training-time snapshot (SPEC §6): `n` samples of `model` (pass the EMA model) with the
 /// config's sampler, seeded, written as a grid PNG to `out_png`.
 pub fn snapshot_grid(
@@ -310,21 +279,6 @@ mod tests {
         // Denoised samples of N(0.5, σ_L²) sit at 0.5 up to a fraction of σ_L.
         let err = (a - 0.5).abs().max().double_value(&[]);
         assert!(err < 0.01, "{err}");
-    }
-
-    #[test]
-    fn rgb8_matches_save_image_rounding() {
-        let x = Tensor::from_slice(&[0.0f32, 1.0, 0.5, -0.2, 1.3, 0.998, 0.001, 0.5])
-            .view([1, 2, 2, 2]);
-        // Channel 0 = [0, 1, .5, -.2], channel 1 = [1.3, .998, .001, .5]; each taken as a
-        // grey image, which is repeated to RGB.
-        let one = x.narrow(1, 0, 1);
-        assert_eq!(
-            to_rgb8(&one),
-            vec![0, 0, 0, 255, 255, 255, 128, 128, 128, 0, 0, 0]
-        );
-        let two = x.narrow(1, 1, 1);
-        assert_eq!(to_rgb8(&two)[3], 254); // 0.998·255 + 0.5 = 254.99 → 254
     }
 
     #[test]
