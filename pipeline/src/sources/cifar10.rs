@@ -118,8 +118,8 @@ fn check_bin_size(path: &Path, len: u64) -> Result<()> {
         return Err(Error::format(
             path,
             format!(
-                "{len} bytes is not a whole number of 3073-byte CIFAR-10 records \
-                 (1 label + 3072 pixels): truncated or not the binary version"
+                "{len} bytes is not a whole number of {RECORD_BYTES}-byte CIFAR-10 records \
+                 (1 label + {PIXEL_BYTES} pixels): truncated or not the binary version"
             ),
         ));
     }

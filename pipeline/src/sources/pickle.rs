@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use schemas::cifar::PIXEL_BYTES;
+
 /// A pickled value. Calls (`REDUCE`) and `BUILD` are kept as data, never executed.
 // A faithful tree of everything the pickle holds; the CIFAR reader reads only `labels` and
 // `data`, so some payloads (bools, floats, call arguments) are parsed but never read.
@@ -373,9 +375,10 @@ pub fn cifar_batch(bytes: &[u8]) -> Result<CifarBatch, String> {
         Value::Bytes(b) => b.clone(),
         _ => return Err("`data` has no raw bytes".into()),
     };
-    if dims.len() != 2 || dims[1] != 3072 || raw.len() as i64 != dims[0] * 3072 {
+    let px = PIXEL_BYTES as i64;
+    if dims.len() != 2 || dims[1] != px || raw.len() as i64 != dims[0] * px {
         return Err(format!(
-            "`data` is {dims:?} with {} bytes, expected uint8 [N, 3072]",
+            "`data` is {dims:?} with {} bytes, expected uint8 [N, {px}]",
             raw.len()
         ));
     }
