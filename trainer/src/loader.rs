@@ -184,9 +184,8 @@ impl Drop for Loader {
     }
 }
 
-/// A SplitMix64 step: decorrelates (seed, epoch, position) into one well-mixed word.
-/// (`train.rs` seeds torch with it; it should call `schemas::rng::splitmix64` directly.)
-pub use schemas::rng::splitmix64 as mix;
+// A SplitMix64 step: decorrelates (seed, epoch, position) into one well-mixed word.
+use schemas::rng::splitmix64 as mix;
 
 /// The generator of one epoch's shuffle decisions (`purpose` separates independent streams).
 fn epoch_rng(seed: u64, epoch: u64, purpose: u64) -> ChaCha8Rng {
