@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
+use progress::ProgressBar;
 use schemas::checkpoint::CheckpointMeta;
 use schemas::config::{Config, KeyError};
 use tch::nn::VarStore;

@@ -104,7 +104,9 @@ pub fn train_with(
     let mut stream = data::train_stream(cfg, opts, &ds, cursor.clone())?;
 
     let (n_iters, n_epochs) = (cfg.training.n_iters, cfg.training.n_epochs);
-    let bar = progress_bar(opts.progress, step, n_iters);
+    let bar = progress::bar(n_iters, opts.progress, "steps");
+    bar.set_position(step);
+    bar.reset_eta();
     let started = Instant::now();
     let mut losses = vec![];
     let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
@@ -183,10 +185,8 @@ pub fn train_with(
             .map_err(io_err(&metrics_path))?;
             (window_t0, window_wait0) = (Instant::now(), stream.wait);
         }
-        if let Some(bar) = &bar {
-            bar.set_position(step);
-            bar.set_message(format!("loss {loss_value:.4}"));
-        }
+        bar.set_position(step);
+        bar.set_message(format!("loss {loss_value:.4}"));
         // 6. Snapshot: checkpoint, test loss of the EMA model, samples from it.
         if step.is_multiple_of(cfg.training.snapshot_freq) && step < n_iters {
             last_ckpt = Some(snapshots.save(step, &cursor, &nets, &adam)?);
@@ -205,9 +205,7 @@ pub fn train_with(
             snapshots.evaluate(step, &nets, &mut log)?;
         }
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    bar.finish_and_clear();
     snapshots.plot()?;
     let secs = busy.as_secs_f64();
     Ok(Summary {
@@ -226,20 +224,4 @@ pub fn train_with(
         interrupted,
         checkpoint: last_ckpt,
     })
-}
-
-fn progress_bar(show: bool, step: u64, n_iters: u64) -> Option<indicatif::ProgressBar> {
-    if !show {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(n_iters);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} step {pos}/{len} {msg} {per_sec} ETA {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_position(step);
-    bar.reset_eta();
-    Some(bar)
 }
