@@ -76,7 +76,7 @@ fn with_data_it_writes_next_to_the_shards() {
     let c = Calibration::read(&dir.path().join("calibration.json")).unwrap();
     let p = c.max_pair.as_ref().unwrap();
     assert!(p.id_a < p.id_b && p.id_b < 30);
-    assert_eq!(p.key_a, format!("{:05}.png", p.id_a));
+    assert_eq!(p.key_a, format!("img{}.png", p.id_a));
     assert_eq!(
         (c.sigma_begin, c.n, c.dims, c.n_steps_each),
         (p.distance, Some(30), 192, 3)

@@ -5,9 +5,7 @@
 
 mod parity_common;
 
-use std::process::Command;
-
-use parity_common::{python, PY_IMAGES};
+use parity_common::{py, PY_IMAGES};
 use pipeline::{decode, decode_region, Rect, View};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,16 +38,7 @@ fn random_rect(rng: &mut ChaCha8Rng, w: u32, h: u32) -> Rect {
 #[test]
 fn partial_decode_equals_full_decode_inside_the_request() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(python())
-        .args(["-c", &format!("{PY_IMAGES}\n{PY}")])
-        .arg(dir.path())
-        .output()
-        .expect("cannot run Python");
-    assert!(
-        out.status.success(),
-        "image generator failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    py(&format!("{PY_IMAGES}\n{PY}"), &[dir.path()]);
     let mut files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -10,9 +10,7 @@
 
 mod parity_common;
 
-use std::process::Command;
-
-use parity_common::{python, PY_IMAGES};
+use parity_common::{py, PY_IMAGES};
 
 use pipeline::{process_encoded_with, Filter, Recipe};
 
@@ -95,17 +93,8 @@ fn check(cases: &[Case]) {
         })
         .collect();
     let spec = format!("[{}]", spec.join(", "));
-    let out = Command::new(python())
-        .args(["-c", &format!("{PY_IMAGES}\n{PY}")])
-        .arg(dir.path())
-        .arg(&spec)
-        .output()
-        .expect("cannot run Python");
-    assert!(
-        out.status.success(),
-        "Pillow reference script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir_arg = dir.path().as_os_str();
+    py(&format!("{PY_IMAGES}\n{PY}"), &[dir_arg, spec.as_ref()]);
     let mut failures = Vec::new();
     for c in cases {
         let bytes = std::fs::read(dir.path().join(format!("{}.img", c.name))).unwrap();

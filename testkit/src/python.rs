@@ -1,6 +1,7 @@
 //! The reference Python (Pillow, numpy, pyarrow, torch, scipy) that parity tests compare
 //! against: the project venv that `scripts/setup.sh` creates, or `NCSN_PYTHON`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,7 +28,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// stdout of `python -c CODE ARGS`, which must succeed (its stderr is shown otherwise).
-pub fn py(code: &str, args: &[&Path]) -> String {
+pub fn py<A: AsRef<OsStr>>(code: &str, args: &[A]) -> String {
     let out = Command::new(python())
         .arg("-c")
         .arg(code)

@@ -1,7 +1,7 @@
 //! Shared by the parity tests: the reference Python interpreter and the photo-like image
 //! generator (Python source, prepended to each test's script).
 
-pub use testkit::python::python;
+pub use testkit::python::py;
 
 /// `photo(w, h, seed)`: smooth gradients, hard-edged shapes, one-pixel lines and noise, as a
 /// uint8 HxWx3 array; `encode(a, kind, seed)`: bytes in one of the formats the datasets ship.
