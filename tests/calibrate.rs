@@ -119,4 +119,18 @@ fn bad_input_fails_with_one_line() {
     // --sigma-begin without --dims, and neither data nor σ₁: clap explains.
     assert!(!ncsn(&["calibrate", "--sigma-begin", "50"]).status.success());
     assert!(!ncsn(&["calibrate"]).status.success());
+
+    // --block-rows 0 would make the pairwise pass crawl one image at a time: refused.
+    let data = tempfile::tempdir().unwrap();
+    dataset(data.path(), 4);
+    let out = ncsn(&[
+        "calibrate",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--block-rows",
+        "0",
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--block-rows"), "{stderr}");
 }

@@ -155,6 +155,7 @@ fn an_invalid_override_names_the_key() {
     for (flag, value, key) in [
         ("--step-lr", "-1", "sampling.step_lr: -1 is not > 0"),
         ("--steps-each", "0", "sampling.n_steps_each: 0 is not ≥ 1"),
+        ("--batch-size", "0", "must be at least 1"),
     ] {
         let out = ncsn(&[
             "sample",

@@ -76,7 +76,8 @@ pub struct Args {
     device: String,
 
     /// Images per block of the pairwise pass; memory is a few block² f64 matrices.
-    #[arg(long, value_name = "ROWS", default_value_t = 1024)]
+    #[arg(long, value_name = "ROWS", default_value_t = calibrate::pairwise::PairwiseOptions::default().block_rows,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     block_rows: usize,
 
     /// The median pairwise distance is exact when there are at most this many pairs, else

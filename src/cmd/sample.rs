@@ -116,6 +116,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     };
     anyhow::ensure!(n > 0, "--n (or --rows) must be at least 1");
     let batch = args.batch_size.unwrap_or(loaded.config.sampling.batch_size);
+    anyhow::ensure!(batch > 0, "--batch-size must be at least 1");
     let batches = match args.interpolate {
         Some(_) => 1,
         None => n.div_ceil(batch.max(1)),
