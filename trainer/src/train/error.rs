@@ -23,6 +23,13 @@ pub enum TrainError {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error(transparent)]
     Schema(#[from] schemas::SchemaError),
+    /// The sample grid of a snapshot could not be drawn or written.
+    #[error("snapshot samples at step {step}: {source}")]
+    Snapshot {
+        step: u64,
+        #[source]
+        source: crate::sample::SampleError,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,

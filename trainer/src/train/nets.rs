@@ -6,7 +6,7 @@ use schemas::rng::splitmix64;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::{ModelFactory, Result, TrainError};
+use super::{ModelFactory, Result};
 use crate::checkpoint::{EMA_PREFIX, MODEL_PREFIX};
 use crate::ema::Ema;
 use crate::models::ScoreModel;
@@ -32,7 +32,7 @@ impl Nets {
         let ema = if cfg.model.ema {
             let ema_vs = VarStore::new(device);
             let ema_model = factory(&ema_vs.root(), cfg)?;
-            let ema = Ema::new(&vs, &ema_vs, cfg.model.ema_rate).map_err(TrainError::Config)?;
+            let ema = Ema::new(&vs, &ema_vs, cfg.model.ema_rate)?;
             Some(EmaTwin {
                 vs: ema_vs,
                 model: ema_model,

@@ -104,7 +104,7 @@ impl Snapshots<'_> {
                 self.opts.device,
                 &png,
             )
-            .map_err(|e| TrainError::Config(format!("snapshot samples at step {step}: {e}")))?;
+            .map_err(|source| TrainError::Snapshot { step, source })?;
         }
         self.plot()
     }
