@@ -10,10 +10,6 @@
 use std::sync::atomic::AtomicBool;
 
 use schemas::config::Config;
-use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
-use schemas::shard::ShardInfo;
-use schemas::JsonDocument;
-use shards::{Row, ShardWriter};
 use trainer::train::{train, TrainOptions};
 
 fn main() {
@@ -40,7 +36,8 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let size = cfg.data.image_size;
-    write_random_dataset(&data, size, (batch as u64 * 8).max(64));
+    let rows = (batch * 8).max(64);
+    testkit::datasets::random_dataset(&data, size, size, rows, rows, 0x1234_5678);
 
     let mut opts = TrainOptions::new(&data, &tmp.path().join("run"));
     opts.device = device;
@@ -68,43 +65,4 @@ fn main() {
             "steps_per_s": steps as f64 / (t1 - t0), "data_wait_fraction": s.data_wait_fraction,
         })
     );
-}
-
-fn write_random_dataset(dir: &std::path::Path, size: u32, n: u64) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    let info = ShardInfo {
-        height: size,
-        width: size,
-        channels: 3,
-        dataset: "bench".into(),
-        split: "train".into(),
-        recipe: "none".into(),
-    };
-    let bytes = (size * size * 3) as usize;
-    let mut state = 0x1234_5678_9abc_def0u64;
-    let rows: Vec<Row> = (0..n)
-        .map(|i| Row {
-            id: i,
-            key: i.to_string(),
-            label: None,
-            pixels: (0..bytes)
-                .map(|_| {
-                    state = schemas::rng::splitmix64(state);
-                    state as u8
-                })
-                .collect(),
-        })
-        .collect();
-    let path = dir.join("train-00000.parquet");
-    let mut w = ShardWriter::create(&path, &info, 0, 1024).expect("shard");
-    w.write(&rows).expect("write");
-    let e = w.finish().expect("finish");
-    let mut m = Manifest::new("bench", "random", "none", size, size);
-    let sm = SplitManifest {
-        count: e.rows,
-        shards: vec![e],
-        rejected: vec![],
-    };
-    m.splits.insert("train".into(), sm);
-    m.write_atomic(&dir.join(MANIFEST_FILE)).expect("manifest");
 }
