@@ -95,3 +95,59 @@ fn unknown_subcommand_fails_with_nonzero_exit() {
     let out = ncsn().arg("frobnicate").output().unwrap();
     assert!(!out.status.success());
 }
+
+/// Out-of-range numbers are refused by the parser, naming the flag, before any work starts
+/// (no panic, no division by zero, no 160× slower run).
+#[test]
+fn zero_and_out_of_range_options_are_refused_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["calibrate", "--data", "d", "--median-pairs", "0"],
+            "--median-pairs",
+        ),
+        (
+            &["calibrate", "--data", "d", "--block-rows", "0"],
+            "--block-rows",
+        ),
+        (
+            &["inspect", "d", "--grid", "g.png", "--grid-images", "0"],
+            "--grid-images",
+        ),
+        (
+            &["synth", "cifar10", "--out", "o", "--n-train", "0"],
+            "--n-train",
+        ),
+        (
+            &["synth", "cifar10", "--out", "o", "--n-test", "0"],
+            "--n-test",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = ncsn().args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(flag) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_infinite_sigma_begin_is_refused() {
+    let out = ncsn()
+        .args([
+            "calibrate",
+            "--sigma-begin",
+            "inf",
+            "--dims",
+            "3072",
+            "--out",
+        ])
+        .arg(std::env::temp_dir().join("ncsn-never-written.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("finite"), "{err}");
+}

@@ -143,6 +143,11 @@ pub fn pairwise(rows: ByteRows<'_>, opts: &PairwiseOptions) -> Result<Pairwise> 
             "a pairwise distance needs at least 2 images, got {n}"
         )));
     }
+    if opts.median_pairs == 0 {
+        return Err(Error::Invalid(
+            "--median-pairs 0: the median needs at least one pair".into(),
+        ));
+    }
     let block = opts.block_rows.max(1).min(n);
     let blocks = n.div_ceil(block);
     let total_pairs = (n as u64) * (n as u64 - 1) / 2;

@@ -102,7 +102,7 @@ impl NoiseScales {
         }
         if !(sigma_begin > sigma_end && sigma_begin.is_finite()) {
             return Err(Error::Invalid(format!(
-                "σ₁ = {sigma_begin} must be larger than --sigma-end {sigma_end}"
+                "σ₁ = {sigma_begin} must be a finite number larger than --sigma-end {sigma_end}"
             )));
         }
         let gamma_solved = gamma_for_overlap(dims, overlap)?;

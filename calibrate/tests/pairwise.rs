@@ -207,3 +207,14 @@ fn fewer_than_two_images_is_an_error() {
     assert!(err.to_string().contains("at least 2 images"), "{err}");
     assert!(ByteRows::new(&one, 5).is_err());
 }
+
+#[test]
+fn zero_median_pairs_is_an_error_not_a_panic() {
+    let two = random_images(2, 12, 1);
+    let o = PairwiseOptions {
+        median_pairs: 0,
+        ..opts(4)
+    };
+    let err = pairwise(ByteRows::new(&two, 12).unwrap(), &o).unwrap_err();
+    assert!(err.to_string().contains("--median-pairs 0"), "{err}");
+}

@@ -82,7 +82,8 @@ pub struct Args {
 
     /// The median pairwise distance is exact when there are at most this many pairs, else
     /// taken over this many pairs drawn at random.
-    #[arg(long, value_name = "PAIRS", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "PAIRS", default_value_t = 1_000_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     median_pairs: usize,
 }
 

@@ -29,7 +29,8 @@ pub struct Args {
     #[arg(long, value_name = "S")]
     split: Option<String>,
     /// Images in the grid.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     grid_images: usize,
 }
 

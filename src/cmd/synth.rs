@@ -26,11 +26,11 @@ pub struct Args {
     out: PathBuf,
 
     /// Training images, spread over the five data_batch files (the real set has 50000).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     n_train: u64,
 
     /// Test images in test_batch.bin (the real set has 10000).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     n_test: u64,
 
     /// Seed: the same seed and counts give byte-identical files.
