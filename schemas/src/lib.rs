@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod cifar;
 pub mod config;
 pub mod manifest;
+pub mod output;
 pub mod rng;
 pub mod shard;
 
@@ -45,6 +46,9 @@ pub enum SchemaError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// Another run holds the lock of a directory ([`output::DirLock`]).
+    #[error("{path}: another ncsn run ({holder}) is using this directory")]
+    Busy { path: String, holder: String },
 }
 
 /// A JSON document with a `schema_version`: read with a version check, written atomically.
