@@ -3,7 +3,7 @@
 //!
 //! A file is written to `<path>.tmp`, flushed and fsynced, then renamed over `path`; a crash
 //! at any point leaves either the old file or the new one, never a half-written one. On an
-//! error the temporary file is removed.
+//! error (or a panic) the temporary file is removed: [`TmpFile`] owns it until the rename.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -16,6 +16,50 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The temporary file `<path>.tmp` of a file being written, for writers that produce the file
+/// themselves (Parquet, safetensors). [`commit`](TmpFile::commit) fsyncs it and renames it to
+/// `path`; dropped before that, on any error or a panic, it deletes the temporary file, so a
+/// failed write leaves nothing behind.
+#[derive(Debug)]
+pub struct TmpFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl TmpFile {
+    /// Claims `<path>.tmp` (nothing is created yet: the writer creates the file).
+    pub fn new(path: &Path) -> Self {
+        Self {
+            tmp: tmp_path(path),
+            path: path.to_path_buf(),
+            committed: false,
+        }
+    }
+
+    /// Where to write.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Syncs the complete temporary file to disk and renames it over the final path. On an
+    /// error the temporary file is removed.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        File::open(&self.tmp)?.sync_all()?;
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
@@ -23,28 +67,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Streams a file into place atomically: `fill` writes it through a buffered writer on
 /// `<path>.tmp`, which is then fsynced and renamed to `path`. Errors of `fill` (or of the
-/// flush, fsync or rename) remove the temporary file and are returned as they are.
+/// flush, fsync or rename) remove the temporary file and are returned as they are; so does a
+/// panic in `fill`.
 pub fn write_atomic_with<F>(path: &Path, fill: F) -> std::io::Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 {
-    let tmp = tmp_path(path);
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let tmp = TmpFile::new(path);
+    let mut w = BufWriter::new(File::create(tmp.path())?);
+    fill(&mut w)?;
+    w.into_inner().map_err(|e| e.into_error())?;
+    tmp.commit()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
 
     #[test]
     fn a_failed_fill_leaves_neither_file_nor_temp() {
@@ -57,6 +104,38 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.to_string(), "disk full");
         assert!(!p.exists() && !tmp_path(&p).exists());
+    }
+
+    #[test]
+    fn a_panicking_fill_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bin");
+        let r = std::panic::catch_unwind(|| {
+            write_atomic_with(&p, |w| {
+                w.write_all(b"half")?;
+                w.flush()?;
+                panic!("a bug in the writer");
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temp() {
+        // The target is a non-empty directory: the rename fails after the whole file was
+        // written and synced (as it would on a read-only or vanished target directory).
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bin");
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("inside"), b"").unwrap();
+        assert!(write_atomic(&p, b"content").is_err());
+        assert_eq!(names(dir.path()), ["x.bin"]);
+
+        let tmp = TmpFile::new(&p);
+        std::fs::write(tmp.path(), b"content").unwrap();
+        assert!(tmp.commit().is_err());
+        assert_eq!(names(dir.path()), ["x.bin"]);
     }
 
     #[test]
