@@ -139,6 +139,7 @@ fn synthetic(bad: &'static [u64]) -> Source {
         width: 2,
         split_seed: None,
         options: BTreeMap::new(),
+        inputs: Vec::new(),
         splits: vec![SplitSource {
             name: "train".into(),
             len: 30,

@@ -6,7 +6,7 @@
 //! inputs. It is rewritten atomically after each shard is renamed into place, so after a
 //! SIGKILL it lists exactly the complete shards; a shard renamed but not yet journaled is
 //! simply written again, to the same bytes. When the run ends the manifest is written and the
-//! journal removed.
+//! journal removed, with the listing of the input it refers to (`inputs.rs`).
 
 use std::path::Path;
 
@@ -19,6 +19,10 @@ pub struct Journal {
     /// The manifest this run will write, without splits: what a resumed run must agree with.
     pub header: Manifest,
     pub done: Vec<DoneShard>,
+    /// sha256 of the input listing taken when the run started (`inputs.rs`); absent in the
+    /// journals of an ncsn from before listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -22,6 +22,21 @@ pub(super) fn journal_file(p: Option<Partition>) -> String {
     format!("ingest-journal{suffix}.json")
 }
 
+/// `ingest-inputs.tsv`, or `ingest-inputs.part-i-of-n.tsv` for a partition (see `inputs.rs`).
+pub(super) fn inputs_file(p: Option<Partition>) -> String {
+    let suffix = p
+        .map(|p| partition_suffix(p.index, p.count))
+        .unwrap_or_default();
+    format!("ingest-inputs{suffix}.tsv")
+}
+
+/// The part of the output directory a partition locks: `part-i-of-n`.
+pub(super) fn lock_part(p: Partition) -> String {
+    partition_suffix(p.index, p.count)
+        .trim_start_matches('.')
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +48,8 @@ mod tests {
         assert_eq!(manifest_file(p), "manifest.part-2-of-8.json");
         assert_eq!(journal_file(None), "ingest-journal.json");
         assert_eq!(journal_file(p), "ingest-journal.part-2-of-8.json");
+        assert_eq!(inputs_file(None), "ingest-inputs.tsv");
+        assert_eq!(inputs_file(p), "ingest-inputs.part-2-of-8.tsv");
+        assert_eq!(lock_part(p.unwrap()), "part-2-of-8");
     }
 }

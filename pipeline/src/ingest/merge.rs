@@ -29,6 +29,9 @@ pub struct MergeReport {
 }
 
 pub fn merge(dir: &Path) -> Result<MergeReport> {
+    std::fs::metadata(dir).map_err(Error::io(dir))?;
+    // No partition run may be writing here meanwhile (they hold the lock shared).
+    let _lock = schemas::output::DirLock::exclusive(dir, "ncsn ingest merge")?;
     let mut parts: Vec<(u32, u32, std::path::PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;

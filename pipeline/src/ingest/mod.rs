@@ -19,11 +19,16 @@
 //! Ids are assigned before the writers, so a shard's bytes do not depend on how many writers
 //! there are.
 //!
+//! One run at a time writes an output directory (or, with `--partition`, a partition of it):
+//! the run holds its lock ([`schemas::output::DirLock`]) from start to end.
+//!
 //! One file per job: `options.rs` (flags and defaults), `layout.rs` (file names),
-//! `resume.rs` (start, refuse or resume), `engine.rs` (the threads), `journal.rs`,
-//! `summary.rs`, `merge.rs` (`ncsn ingest merge`) and `malloc.rs`.
+//! `resume.rs` (start, refuse or resume), `inputs.rs` (the input a resume must find again),
+//! `engine.rs` (the threads), `journal.rs`, `summary.rs`, `merge.rs` (`ncsn ingest merge`)
+//! and `malloc.rs`.
 
 mod engine;
+mod inputs;
 mod journal;
 mod layout;
 mod malloc;
@@ -40,6 +45,7 @@ pub use summary::Summary;
 use std::time::Instant;
 
 use schemas::manifest::Manifest;
+use schemas::output::DirLock;
 use schemas::JsonDocument;
 
 use crate::sources::Source;
@@ -55,9 +61,10 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
     let header = header(source, opts.partition, rows_per_shard);
 
     let out = &opts.out;
-    std::fs::create_dir_all(out).map_err(Error::io(out))?;
+    let _lock = lock(source, opts)?;
     let manifest_path = out.join(layout::manifest_file(opts.partition));
     let journal_path = out.join(layout::journal_file(opts.partition));
+    let inputs_path = out.join(layout::inputs_file(opts.partition));
     let blocks: Vec<_> = source
         .splits
         .iter()
@@ -84,9 +91,16 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
         &journal_path,
     )?;
     let mut journal = match start {
-        Start::Complete(manifest) => return Ok(summary(manifest, 0, 0, true)),
+        Start::Complete(manifest) => {
+            let _ = std::fs::remove_file(&inputs_path);
+            return Ok(summary(manifest, 0, 0, true));
+        }
         Start::Run(journal) => journal,
     };
+    match &journal.inputs_sha256 {
+        Some(sha256) => inputs::check(source, &inputs_path, sha256)?,
+        None => journal.inputs_sha256 = Some(inputs::record(source, &inputs_path)?),
+    }
     journal.write(&journal_path)?;
 
     let pool = engine::worker_pool(workers)?;
@@ -109,7 +123,20 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
     let manifest = journal.into_manifest(source.splits.iter().map(|s| s.name.as_str()));
     manifest.write_atomic(&manifest_path)?;
     std::fs::remove_file(&journal_path).map_err(Error::io(&journal_path))?;
+    std::fs::remove_file(&inputs_path).map_err(Error::io(&inputs_path))?;
     Ok(summary(manifest, plan.items, plan.resumed_shards, false))
+}
+
+/// The lock of `opts.out` (created if missing) for this run: all of it, or its partition.
+fn lock(source: &Source, opts: &Options) -> Result<DirLock> {
+    let holder = format!("ncsn ingest {}", source.dataset);
+    Ok(match opts.partition {
+        Some(p) => {
+            let holder = format!("{holder} --partition {}/{}", p.index, p.count);
+            DirLock::part(&opts.out, &layout::lock_part(p), &holder)?
+        }
+        None => DirLock::exclusive(&opts.out, &holder)?,
+    })
 }
 
 /// The manifest of this run without its splits: everything a resume or a merge must agree on.

@@ -77,6 +77,7 @@ pub(super) fn start(
     Ok(Start::Run(Journal {
         header: header.clone(),
         done: Vec::new(),
+        inputs_sha256: None,
     }))
 }
 

@@ -38,7 +38,10 @@ pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
         size,
         filter: Filter::Bilinear,
     };
+    // The files the items come from: the split file, then the listed images or the zip.
+    let mut inputs = vec![partition.clone()];
     let splits = if let Some(dir) = find("img_align_celeba").filter(|p| p.is_dir()) {
+        inputs.extend(lists.iter().flat_map(|(_, f)| f).map(|f| dir.join(f)));
         lists
             .into_iter()
             .map(|(name, files)| {
@@ -50,6 +53,7 @@ pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
             })
             .collect()
     } else if let Some(zip) = find("img_align_celeba.zip") {
+        inputs.push(zip.clone());
         zip_splits(&zip, lists)?
     } else {
         return Err(Error::format(
@@ -57,7 +61,7 @@ pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
             "no CelebA images here (neither img_align_celeba/ nor img_align_celeba.zip)",
         ));
     };
-    Ok(Source::encoded("celeba", input, size, recipe, splits))
+    Ok(Source::encoded("celeba", input, size, recipe, splits).with_inputs(inputs))
 }
 
 /// `list_eval_partition.txt`: `<file> <0|1|2>` per line, any whitespace.

@@ -22,6 +22,20 @@ enum Layout {
     Archive(PathBuf),
 }
 
+impl Layout {
+    /// The files the batches are read from: the six batch files, or the archive.
+    fn files(&self) -> Vec<PathBuf> {
+        match self {
+            Layout::Dir { dir, bin } => TRAIN_BATCHES
+                .iter()
+                .chain(&TEST_BATCHES)
+                .map(|n| dir.join(if *bin { format!("{n}.bin") } else { n.to_string() }))
+                .collect(),
+            Layout::Archive(p) => vec![p.clone()],
+        }
+    }
+}
+
 /// One decoded batch file: labels and CHW records back to back.
 struct Batch {
     name: String,
@@ -56,6 +70,7 @@ pub fn open(input: &Path) -> Result<Source> {
         options: BTreeMap::new(),
         splits,
         decoder: None,
+        inputs: layout.files(),
     })
 }
 

@@ -47,6 +47,8 @@ pub fn open(input: &Path, resolution: Option<u32>, seed: Option<u64>) -> Result<
     }
     let seed = seed.unwrap_or(DEFAULT_SPLIT_SEED);
     let is_lmdb = input.join("data.mdb").exists() || input.extension().is_some_and(|e| e == "mdb");
+    // The files the items come from: the LMDB's data, or (below) the PNGs.
+    let mut inputs = vec![lsun::data_file(input)];
     let (splits, recipe) = if is_lmdb {
         lmdb_splits(input, size, seed)?
     } else {
@@ -65,6 +67,7 @@ pub fn open(input: &Path, resolution: Option<u32>, seed: Option<u64>) -> Result<
                 "no FFHQ PNGs here (expected images1024x1024/NNNNN/NNNNN.png)",
             ));
         }
+        inputs = files.iter().map(|(_, p)| p.clone()).collect();
         let (train, test) = split_indices(files.len() as u64, seed);
         let pick = |idx: &[u64]| idx.iter().map(|&i| files[i as usize].clone()).collect();
         let recipe = Recipe::ResizeCrop {
@@ -79,7 +82,7 @@ pub fn open(input: &Path, resolution: Option<u32>, seed: Option<u64>) -> Result<
             recipe,
         )
     };
-    let mut source = Source::encoded("ffhq", input, size, recipe, splits);
+    let mut source = Source::encoded("ffhq", input, size, recipe, splits).with_inputs(inputs);
     source.split_seed = Some(seed);
     source
         .options

@@ -27,6 +27,7 @@ pub fn open(input: &Path, resolution: Option<u32>, split: Option<&str>) -> Resul
         size,
         filter: Filter::Bilinear,
     };
+    let inputs: Vec<_> = files.iter().map(|(_, p)| p.clone()).collect();
     let splits = vec![file_split(split.unwrap_or("train"), files)];
-    Ok(Source::encoded("folder", input, size, recipe, splits))
+    Ok(Source::encoded("folder", input, size, recipe, splits).with_inputs(inputs))
 }

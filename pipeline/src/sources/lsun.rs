@@ -3,7 +3,7 @@
 //! LMDB's sorted key order. Resize(r) then CenterCrop(r), r = 96 by default (the paper uses 96
 //! for church_outdoor, 128 for bedroom and tower).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use heed::types::Bytes;
 use heed::{Env, EnvFlags, EnvOpenOptions};
@@ -19,11 +19,7 @@ pub const DEFAULT_RESOLUTION: u32 = 96;
 /// read-only share). Errors name the path.
 pub fn open_env(path: &Path) -> Result<Env> {
     require_exists(path)?;
-    let data = if path.is_dir() {
-        path.join("data.mdb")
-    } else {
-        path.to_path_buf()
-    };
+    let data = data_file(path);
     if !data.exists() {
         return Err(Error::format(path, "not an LMDB (no data.mdb inside)"));
     }
@@ -39,6 +35,15 @@ pub fn open_env(path: &Path) -> Result<Env> {
         opts.open(path)
     }
     .map_err(|e| Error::format(path, format!("not a readable LMDB: {e}")))
+}
+
+/// The file holding an LMDB's data: `data.mdb` in the directory `path`, or `path` itself.
+pub fn data_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("data.mdb")
+    } else {
+        path.to_path_buf()
+    }
 }
 
 /// The LMDB's unnamed database (the only one LSUN and FFHQ LMDBs have).
@@ -153,7 +158,8 @@ pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
         len,
         open: Box::new(move |start| Ok(stream(env.clone(), &path, start, |_| true))),
     };
-    let mut source = Source::encoded("lsun", input, size, recipe, vec![split]);
+    let mut source =
+        Source::encoded("lsun", input, size, recipe, vec![split]).with_inputs([data_file(input)]);
     source
         .options
         .insert("category".into(), category.to_string());

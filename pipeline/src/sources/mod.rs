@@ -73,6 +73,10 @@ pub struct Source {
     pub splits: Vec<SplitSource>,
     /// How `Encoded`/`File` payloads become pixels; `None` when every item is `Pixels`.
     pub decoder: Option<Decoder>,
+    /// The files the items are read from (images, archives, batch files, `data.mdb`): an
+    /// ingest lists their sizes and mtimes when it starts, so that `--resume` refuses an input
+    /// that changed since.
+    pub inputs: Vec<PathBuf>,
 }
 
 impl Source {
@@ -95,7 +99,14 @@ impl Source {
             options: BTreeMap::from([("resolution".into(), size.to_string())]),
             splits,
             decoder: Some(recipe_decoder(recipe)),
+            inputs: Vec::new(),
         }
+    }
+
+    /// This source with `inputs` as the files its items are read from ([`Source::inputs`]).
+    pub fn with_inputs(mut self, inputs: impl IntoIterator<Item = PathBuf>) -> Source {
+        self.inputs = inputs.into_iter().collect();
+        self
     }
 
     pub fn pixel_bytes(&self) -> usize {
