@@ -59,6 +59,31 @@ impl JsonDocument for CheckpointMeta {
     }
 }
 
+/// The file of a workdir that holds its [`TrainRun`].
+pub const RUN_FILE: &str = "run.json";
+
+/// `WORKDIR/run.json`: what a run trains on besides its config, written when it starts. The
+/// loader's batches depend on the data's shards and on the shuffle buffer, so `--resume` must
+/// find both unchanged to be exact.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrainRun {
+    pub schema_version: u32,
+    /// `--data` as given when the run started (for messages).
+    pub data: String,
+    /// sha256 of the data's manifest.json, which lists every shard's sha256: the same data
+    /// whatever directory it was copied to.
+    pub data_manifest_sha256: String,
+    /// `--shuffle-buffer`, the loader's shuffle window in rows.
+    pub shuffle_buffer: usize,
+}
+
+impl JsonDocument for TrainRun {
+    const WHAT: &'static str = "ncsn training run record";
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,9 @@ use super::Global;
 /// Writes into --workdir: config.yml (the effective config), checkpoints/ (model, EMA, Adam
 /// state, data cursor; every `training.snapshot_freq` steps and at exit, Ctrl-C included),
 /// metrics.jsonl, loss.png and samples/step_N.png (EMA samples at each snapshot).
-/// `--resume` continues from the latest checkpoint exactly where it stopped.
+/// `--resume` continues from the latest checkpoint exactly where it stopped. One run at a time
+/// uses a --workdir (a second is refused, naming the first's pid), and a fresh run refuses a
+/// --workdir that holds a previous one's results unless --overwrite.
 ///
 /// Example: ncsn train --config configs/cifar10.yml --data shards/cifar10
 ///          --calibration cifar10.json --workdir runs/cifar10 --device cuda
@@ -39,9 +41,14 @@ pub struct Args {
     /// Where checkpoints, metrics and samples go.
     #[arg(long)]
     workdir: PathBuf,
-    /// Continue from the latest checkpoint in --workdir (same config, data and seed).
+    /// Continue from the latest checkpoint in --workdir (same config, --data, --seed and
+    /// --shuffle-buffer).
     #[arg(long)]
     resume: bool,
+    /// Start over in a --workdir that holds a previous run: delete its checkpoints/, samples/,
+    /// metrics.jsonl and loss.png first (other files are left alone).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// `cpu`, `cuda` (the first GPU), `cuda:N` or `auto` (CUDA when available).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -122,6 +129,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
 
     let mut opts = TrainOptions::new(&args.data, &args.workdir);
     opts.resume = args.resume;
+    opts.overwrite = args.overwrite;
     opts.device = device;
     opts.seed = args.seed;
     opts.shuffle_buffer = args.shuffle_buffer;

@@ -3,7 +3,8 @@
 //! (Technique 5), and every `snapshot_freq` steps a checkpoint, the test loss and a grid of
 //! samples. Around it, one file per job: [`options`] (what a run is asked), [`resume`] (where
 //! it starts), [`nets`] (the network and its EMA twin), [`data`] (shards, stream, held-out
-//! batch), [`snapshot`] (checkpoint assembly, test loss, samples), [`stop`] (Ctrl-C).
+//! batch), [`snapshot`] (checkpoint assembly, test loss, samples), [`stop`] (Ctrl-C),
+//! [`workdir`] (the run's lock, `--overwrite`, the data a resume must find again).
 //!
 //! Exact resume: every random draw is a function of the seed and a position that the checkpoint
 //! stores. The loader's shuffle and flips depend on (seed, epoch, row); the dequantisation
@@ -18,6 +19,7 @@ mod options;
 mod resume;
 mod snapshot;
 mod stop;
+mod workdir;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -79,6 +81,8 @@ pub fn train_with(
     let device = opts.device;
     let ds = Dataset::open(&opts.data)?;
     check_data(cfg, &ds)?;
+    // From here on this run alone writes the workdir.
+    let _lock = workdir::claim(opts, &ds)?;
     let ckpt_dir = opts.workdir.join(checkpoint::CHECKPOINT_DIR);
     std::fs::create_dir_all(&ckpt_dir).map_err(io_err(&ckpt_dir))?;
 

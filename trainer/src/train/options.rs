@@ -12,6 +12,9 @@ pub struct TrainOptions {
     pub workdir: PathBuf,
     /// Continue from the latest checkpoint of `workdir`.
     pub resume: bool,
+    /// Start over in a `workdir` that holds a previous run: delete its results first
+    /// (`workdir::RESULTS`). Without it, and without `resume`, such a workdir is refused.
+    pub overwrite: bool,
     pub device: Device,
     pub seed: u64,
     /// Rows held by the loader's shuffle buffer (the memory bound).
@@ -38,6 +41,7 @@ impl Default for TrainOptions {
             data: PathBuf::new(),
             workdir: PathBuf::new(),
             resume: false,
+            overwrite: false,
             device: Device::Cpu,
             seed: 1234,
             shuffle_buffer: 10_000,
