@@ -93,7 +93,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         overlap: args.overlap,
         steps_each: args.steps_each,
     };
-    let (calibration, out) = match (&args.data, args.sigma_begin, args.dims) {
+    let out = match (&args.out, &args.data) {
+        (Some(out), _) => out.clone(),
+        (None, Some(dir)) => dir.join("calibration.json"),
+        (None, None) => PathBuf::from("calibration.json"),
+    };
+    // Before the pairwise pass, which can take long (a missing --data is named by the pass).
+    if args.data.as_ref().is_none_or(|dir| dir.is_dir()) {
+        schemas::output::check_file(&out).context("--out")?;
+    }
+    let calibration = match (&args.data, args.sigma_begin, args.dims) {
         (Some(dir), _, _) => {
             let load = calibrate::data::LoadOptions {
                 split: args.split.clone(),
@@ -118,19 +127,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
                 done.pairwise_time.as_secs_f64(),
                 pairs.device
             );
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| dir.join("calibration.json"));
-            (done.calibration, out)
+            done.calibration
         }
         (None, Some(sigma_begin), Some(dims)) => {
-            let c = calibrate::Schedule::new(sigma_begin, dims, &schedule)?.calibration();
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("calibration.json"));
-            (c, out)
+            calibrate::Schedule::new(sigma_begin, dims, &schedule)?.calibration()
         }
         _ => anyhow::bail!("give --data DIR, or --sigma-begin S and --dims D"),
     };

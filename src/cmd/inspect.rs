@@ -36,6 +36,10 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let ds = Dataset::open(&args.dir)?;
+    if let Some(path) = &args.grid {
+        // Before --verify, which may read the whole dataset.
+        schemas::output::check_file(path).context("--grid")?;
+    }
     println!("{}", inspect::describe(&ds));
     if args.verify {
         let bar = progress::spinner("verifying", global.progress());

@@ -83,6 +83,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    // The files are written after sampling, which can take hours: a path that cannot be
+    // written is refused before the model is even loaded.
+    schemas::output::check_file(&args.out).context("--out")?;
+    if let Some(raw) = &args.raw {
+        schemas::output::check_file(raw).context("--raw")?;
+    }
     let device = torchrt::parse_device(&args.device)?;
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
