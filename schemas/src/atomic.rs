@@ -22,8 +22,9 @@ pub fn tmp_path(path: &Path) -> PathBuf {
 /// failed write leaves nothing behind.
 #[derive(Debug)]
 pub struct TmpFile {
-    tmp: PathBuf,
+    /// `<target>.tmp`.
     path: PathBuf,
+    target: PathBuf,
     committed: bool,
 }
 
@@ -31,22 +32,22 @@ impl TmpFile {
     /// Claims `<path>.tmp` (nothing is created yet: the writer creates the file).
     pub fn new(path: &Path) -> Self {
         Self {
-            tmp: tmp_path(path),
-            path: path.to_path_buf(),
+            path: tmp_path(path),
+            target: path.to_path_buf(),
             committed: false,
         }
     }
 
     /// Where to write.
     pub fn path(&self) -> &Path {
-        &self.tmp
+        &self.path
     }
 
     /// Syncs the complete temporary file to disk and renames it over the final path. On an
     /// error the temporary file is removed.
     pub fn commit(mut self) -> std::io::Result<()> {
-        File::open(&self.tmp)?.sync_all()?;
-        std::fs::rename(&self.tmp, &self.path)?;
+        File::open(&self.path)?.sync_all()?;
+        std::fs::rename(&self.path, &self.target)?;
         self.committed = true;
         Ok(())
     }
@@ -55,7 +56,7 @@ impl TmpFile {
 impl Drop for TmpFile {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
