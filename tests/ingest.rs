@@ -61,11 +61,11 @@ fn cifar10_tar_gz_to_shards_that_pyarrow_reads() {
     let want = pattern(32, 32, 21); // row 21 = data_batch_2/0001
     let script = format!(
         r#"
-import pyarrow.parquet as pq, pyarrow as pa, sys
+import pyarrow.parquet as pq, pyarrow as pa, sys, zlib
 t = pq.read_table(sys.argv[1])
 md = pq.read_metadata(sys.argv[1]).metadata
 assert t.num_rows == 100, t.num_rows
-assert t.schema.names == ["id", "key", "label", "pixels"], t.schema.names
+assert t.schema.names == ["id", "key", "label", "pixels", "pixels_crc32"], t.schema.names
 assert t.schema.field("id").type == pa.uint64()
 assert t.schema.field("key").type == pa.string()
 assert t.schema.field("label").type == pa.int32()
@@ -75,6 +75,9 @@ assert md[b"ncsn.dataset"] == b"cifar10" and md[b"ncsn.split"] == b"train", md
 row = t.slice(21, 1).to_pylist()[0]
 assert row["id"] == 21 and row["key"] == "data_batch_2/0001" and row["label"] == 1, row
 px = row["pixels"]
+# The row's checksum is zlib's CRC-32 of its pixels: any tool can check it.
+assert t.schema.field("pixels_crc32").type == pa.uint32()
+assert row["pixels_crc32"] == zlib.crc32(px), row["pixels_crc32"]
 # pixel (y=5, x=7), HWC
 assert tuple(px[(5 * 32 + 7) * 3:(5 * 32 + 7) * 3 + 3]) == ({}, {}, {}), tuple(px[:6])
 # Every column's statistics decode (parquet-cpp aborts the process on a malformed one, e.g. a

@@ -1,5 +1,5 @@
-//! One Parquet shard row (SPEC §4): `id`, `key`, `label`, `pixels`, and the file's key-value
-//! metadata that says how to interpret `pixels`.
+//! One Parquet shard row (SPEC §4): `id`, `key`, `label`, `pixels`, `pixels_crc32`, and the
+//! file's key-value metadata that says how to interpret `pixels`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +16,10 @@ pub const COL_KEY: &str = "key";
 pub const COL_LABEL: &str = "label";
 /// uint8 RGB, row-major HWC, `height * width * channels` bytes (fixed_size_binary).
 pub const COL_PIXELS: &str = "pixels";
+/// CRC-32 of the row's `pixels` (uint32; the IEEE polynomial of zlib's `crc32` and of Parquet's
+/// page checksums), checked on every read so that a corrupt shard is never trained on. Shards
+/// written before it existed lack the column and are read unchecked.
+pub const COL_PIXELS_CRC32: &str = "pixels_crc32";
 
 /// Key-value metadata keys stored in every shard's Parquet footer.
 pub mod meta {
@@ -118,6 +122,7 @@ pub fn arrow_schema_for(pixel_bytes: usize) -> Schema {
             DataType::FixedSizeBinary(i32::try_from(pixel_bytes).expect("image fits in i32 bytes")),
             false,
         ),
+        Field::new(COL_PIXELS_CRC32, DataType::UInt32, false),
     ])
 }
 
@@ -151,10 +156,13 @@ mod tests {
     }
 
     #[test]
-    fn schema_has_the_four_columns_and_pixel_width() {
+    fn schema_has_the_five_columns_and_pixel_width() {
         let s = info().arrow_schema();
         let names: Vec<_> = s.fields().iter().map(|f| f.name().as_str()).collect();
-        assert_eq!(names, [COL_ID, COL_KEY, COL_LABEL, COL_PIXELS]);
+        assert_eq!(
+            names,
+            [COL_ID, COL_KEY, COL_LABEL, COL_PIXELS, COL_PIXELS_CRC32]
+        );
         assert_eq!(
             s.field_with_name(COL_PIXELS).unwrap().data_type(),
             &DataType::FixedSizeBinary(64 * 64 * 3)

@@ -25,6 +25,14 @@ pub enum Error {
     },
     #[error(transparent)]
     Schema(#[from] schemas::SchemaError),
+    /// Rows of a shard that cannot be read back as they were written: a page that does not
+    /// decode or fails its Parquet CRC, or pixels that do not match their CRC-32.
+    #[error("{}: row group {row_group}: {msg}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        row_group: usize,
+        msg: String,
+    },
     /// A file or directory whose content is not what it should be.
     #[error("{}: {msg}", path.display())]
     Format { path: PathBuf, msg: String },

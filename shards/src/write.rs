@@ -1,8 +1,10 @@
 //! The shard writer (SPEC §4): rows in, one Parquet file out, atomically.
 //!
 //! A shard is written to `<name>.tmp` and renamed into place only once complete, so a crash
-//! never leaves a file that looks finished. Its sha256 is computed from the bytes as they are
-//! written and recorded in the manifest.
+//! never leaves a file that looks finished, and a failed write leaves no `.tmp` behind. Its
+//! sha256 is computed from the bytes as they are written and recorded in the manifest (checked
+//! by `inspect --verify`); each row also carries the CRC-32 of its pixels, which every read
+//! checks (see `read.rs`).
 
 use std::fs::File;
 use std::io::Write;
@@ -10,16 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array,
+    ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow::buffer::Buffer;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use schemas::atomic::tmp_path;
+use schemas::atomic::TmpFile;
 use schemas::manifest::ShardEntry;
-use schemas::shard::{ShardInfo, COL_ID, COL_KEY, COL_PIXELS};
+use schemas::shard::{ShardInfo, COL_ID, COL_KEY, COL_PIXELS, COL_PIXELS_CRC32};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -52,12 +54,13 @@ pub struct Row {
 /// batch spreads its zstd work over the row group's arrival instead of leaving it all for the
 /// last row, when a pipeline's decode threads have nothing left to do but wait.
 ///
-/// Dropping a writer without `finish` (an error mid-run) deletes the temporary file: no
-/// half-written shard stays behind.
+/// Dropping a writer without `finish` (an error mid-run), or a `finish` that fails, deletes the
+/// temporary file: no half-written shard stays behind.
 pub struct ShardWriter {
     path: PathBuf,
-    tmp: PathBuf,
     writer: Option<ArrowWriter<HashingFile>>,
+    /// Dropped after `writer` (field order), so the file is closed before it is deleted.
+    tmp: TmpFile,
     info: ShardInfo,
     bare: Arc<arrow::datatypes::Schema>,
     first_id: u64,
@@ -73,8 +76,8 @@ impl ShardWriter {
         first_id: u64,
         row_group_rows: usize,
     ) -> Result<Self> {
-        let tmp = tmp_path(path);
-        let file = File::create(&tmp).map_err(Error::io(&tmp))?;
+        let tmp = TmpFile::new(path);
+        let file = File::create(tmp.path()).map_err(Error::io(tmp.path()))?;
         let kv = info
             .to_metadata()
             .into_iter()
@@ -92,6 +95,8 @@ impl ShardWriter {
             .set_column_dictionary_enabled(COL_ID.into(), false)
             .set_column_dictionary_enabled(COL_KEY.into(), false)
             .set_column_dictionary_enabled(COL_PIXELS.into(), false)
+            .set_column_dictionary_enabled(COL_PIXELS_CRC32.into(), false)
+            .set_column_statistics_enabled(COL_PIXELS_CRC32.into(), EnabledStatistics::None)
             // No min/max for pixels: useless for a blob, and parquet-rs truncates them to 64
             // bytes, which a fixed_size_binary reader (parquet-cpp, hence pyarrow) cannot
             // decode. Ids, keys and labels keep theirs, for filters on them.
@@ -101,12 +106,12 @@ impl ShardWriter {
         // metadata above is the one copy, readable by pyarrow as `metadata.metadata`.
         let bare = Arc::new(schemas::shard::arrow_schema_for(info.pixel_bytes()));
         let file = HashingFile::new(file);
-        let writer =
-            ArrowWriter::try_new(file, bare.clone(), Some(props)).map_err(Error::parquet(&tmp))?;
+        let writer = ArrowWriter::try_new(file, bare.clone(), Some(props))
+            .map_err(Error::parquet(tmp.path()))?;
         Ok(Self {
             path: path.to_path_buf(),
-            tmp,
             writer: Some(writer),
+            tmp,
             info: info.clone(),
             bare,
             first_id,
@@ -121,7 +126,7 @@ impl ShardWriter {
         for r in rows {
             if r.pixels.len() != width {
                 return Err(Error::format(
-                    &self.tmp,
+                    self.tmp.path(),
                     format!(
                         "row {} (`{}`) has {} pixel bytes, expected {width}",
                         r.id,
@@ -157,26 +162,28 @@ impl ShardWriter {
         let p = std::mem::take(&mut self.pending);
         let n = p.len();
         let width = self.info.pixel_bytes();
+        let tmp = self.tmp.path();
+        let crcs = UInt32Array::from_iter_values(p.pixels.chunks_exact(width).map(crc32fast::hash));
         // The pixels go to Arrow without a copy, and their allocation comes back afterwards for
         // the next row group: a fresh 64 MiB buffer per row group cost the writer thread more
         // in page faults than zstd and sha256 together.
         let pixels = Arc::new(
             FixedSizeBinaryArray::try_new(width as i32, Buffer::from_vec(p.pixels), None)
-                .map_err(Error::arrow(&self.tmp))?,
+                .map_err(Error::arrow(tmp))?,
         );
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(p.ids)),
             Arc::new(StringArray::from_iter_values(p.keys.iter())),
             Arc::new(Int32Array::from(p.labels)),
             pixels.clone(),
+            Arc::new(crcs),
         ];
-        let batch =
-            RecordBatch::try_new(self.bare.clone(), columns).map_err(Error::arrow(&self.tmp))?;
+        let batch = RecordBatch::try_new(self.bare.clone(), columns).map_err(Error::arrow(tmp))?;
         self.writer
             .as_mut()
             .expect("writer is open until finish")
             .write(&batch)
-            .map_err(Error::parquet(&self.tmp))?;
+            .map_err(Error::parquet(tmp))?;
         drop(batch);
         if let Ok(array) = Arc::try_unwrap(pixels) {
             if let Ok(mut reuse) = array.into_parts().1.into_vec::<u8>() {
@@ -196,10 +203,10 @@ impl ShardWriter {
             .take()
             .expect("finish is called once")
             .into_inner()
-            .map_err(Error::parquet(&self.tmp))?;
-        file.file.sync_all().map_err(Error::io(&self.tmp))?;
+            .map_err(Error::parquet(self.tmp.path()))?;
         let (sha256, bytes) = (hex::encode(file.hash.finalize()), file.bytes);
-        std::fs::rename(&self.tmp, &self.path).map_err(Error::io(&self.path))?;
+        drop(file.file);
+        self.tmp.commit().map_err(Error::io(&self.path))?;
         Ok(ShardEntry {
             file: self
                 .path
@@ -212,15 +219,6 @@ impl ShardWriter {
             bytes,
             sha256,
         })
-    }
-}
-
-impl Drop for ShardWriter {
-    fn drop(&mut self) {
-        if let Some(w) = self.writer.take() {
-            drop(w);
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }
 
@@ -291,6 +289,7 @@ mod tests {
     use super::*;
     use crate::hash::sha256_file;
     use crate::read::ShardReader;
+    use schemas::atomic::tmp_path;
 
     fn info() -> ShardInfo {
         ShardInfo {
@@ -385,6 +384,21 @@ mod tests {
         for (name, sha) in &shas[1..] {
             assert_eq!(sha, &shas[0].1, "chunks of {name} against one write");
         }
+    }
+
+    #[test]
+    fn a_failed_finish_leaves_no_temporary_file() {
+        // The shard's name is taken by a non-empty directory: everything is written and
+        // synced, then the rename fails.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-00000.parquet");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"").unwrap();
+        let mut w = ShardWriter::create(&path, &info(), 0, 4).unwrap();
+        w.write(&rows(5)).unwrap();
+        let err = w.finish().unwrap_err().to_string();
+        assert!(err.contains("train-00000.parquet"), "{err}");
+        assert!(!tmp_path(&path).exists(), "{err}");
     }
 
     #[test]

@@ -110,3 +110,26 @@ pub fn id_dataset(dir: &Path, size: u32, n_train: u64, shards: u64, n_test: u64)
     }
     write_dataset(dir, (size, size), &splits);
 }
+
+/// Flips one byte inside the page data of row group 0's `pixels` column chunk of `shard` (the
+/// middle byte of the chunk, past its page header when the chunk is one page, as in these small
+/// test shards): what a bad disk sector or a careless copy does to a shard. Returns the offset.
+pub fn flip_pixel_byte(shard: &Path) -> u64 {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(shard).unwrap()).unwrap();
+    let group = reader.metadata().row_group(0);
+    let chunk = (0..group.num_columns())
+        .map(|i| group.column(i))
+        .find(|c| c.column_path().string() == schemas::shard::COL_PIXELS)
+        .expect("a shard has a pixels column");
+    let (start, len) = chunk.byte_range();
+    flip_byte(shard, start + len / 2);
+    start + len / 2
+}
+
+/// Inverts every bit of the byte at `offset` of `file`.
+pub fn flip_byte(file: &Path, offset: u64) {
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[offset as usize] ^= 0xff;
+    std::fs::write(file, bytes).unwrap();
+}
