@@ -19,7 +19,7 @@ pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use grid::{make_grid, write_png};
 pub use hash::sha256_file;
-pub use npz::{npy_u8, write_npz_u8};
+pub use npz::{npy_f64, npy_i64, npy_u8, write_npz, write_npz_u8};
 pub use read::{ShardReader, ShardRows};
 pub use rgb::Rgb8;
 pub use write::{default_row_group_rows, Row, ShardWriter, BATCH_ROWS};
