@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent project setup on a fresh machine: libtorch for tch (from PyPI's torch 2.11.0 wheel,
 # or an already-importable torch 2.11 as on the lent GPU machines), the Python reference tools the
-# tests compare against (Pillow, numpy, pyarrow, scipy), and the Debian build tools some crates
-# need (cmake + nasm for turbojpeg's libjpeg-turbo).
+# tests compare against (Pillow, numpy, pyarrow, scipy; pytorch-fid with the torchvision of torch
+# 2.11), and the Debian build tools some crates need (cmake + nasm for turbojpeg's libjpeg-turbo).
 #
 # Result: .venv/ (git-ignored) and .libtorch/libtorch/{include,lib,build-version}, which
 # .cargo/config.toml points LIBTORCH at. Afterwards plain `cargo build` / `cargo test` work.
@@ -12,6 +12,9 @@ root=$(pwd)
 
 TORCH_VERSION=2.11.0
 PY_REFS=(numpy pillow==11.3.0 pyarrow scipy safetensors)
+# FID parity tests and scripts/bench_fid.sh: pytorch-fid and the torchvision release built for
+# torch 2.11, both without dependencies so that pip never replaces the torch above.
+FID_REFS=(torchvision==0.26.0 pytorch-fid==0.3.0)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -70,6 +73,26 @@ PY
 if [ -n "$missing" ]; then
   log "installing reference tools: $missing"
   "$py" -m pip install -q --no-cache-dir --disable-pip-version-check $missing
+fi
+
+fid_missing=$("$py" - "${FID_REFS[@]}" <<'PY'
+import sys
+from importlib import metadata
+need = []
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    try:
+        have = metadata.version(name).split("+")[0]
+    except metadata.PackageNotFoundError:
+        have = None
+    if have != want:
+        need.append(spec)
+print(" ".join(need))
+PY
+)
+if [ -n "$fid_missing" ]; then
+  log "installing FID reference tools (no dependencies): $fid_missing"
+  "$py" -m pip install -q --no-cache-dir --disable-pip-version-check --no-deps $fid_missing
 fi
 
 # --- libtorch layout for torch-sys ---------------------------------------------------------
