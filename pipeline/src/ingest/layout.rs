@@ -50,6 +50,6 @@ mod tests {
         assert_eq!(journal_file(p), "ingest-journal.part-2-of-8.json");
         assert_eq!(inputs_file(None), "ingest-inputs.tsv");
         assert_eq!(inputs_file(p), "ingest-inputs.part-2-of-8.tsv");
-        assert_eq!(lock_part(p.unwrap()), "part-2-of-8");
+        assert_eq!(lock_part(Partition { index: 2, count: 8 }), "part-2-of-8");
     }
 }
