@@ -314,7 +314,15 @@ fn a_fatal_source_error_leaves_no_half_written_shard() {
         .collect();
     files.sort();
     // Shard 0 (items 0..8) finished and is journaled; shard 1 died with item 13: no trace.
-    assert_eq!(files, ["ingest-journal.json", "train-00000.parquet"]);
+    // The journal's listing of the input stays for the resume.
+    assert_eq!(
+        files,
+        [
+            "ingest-inputs.tsv",
+            "ingest-journal.json",
+            "train-00000.parquet"
+        ]
+    );
     let journal = std::fs::read_to_string(out.join("ingest-journal.json")).unwrap();
     assert_eq!(journal.matches("\"index\"").count(), 1, "{journal}");
     // With the input fixed, --resume finishes it to the bytes of a clean run.
@@ -360,7 +368,10 @@ fn a_split_that_cannot_be_opened_stops_the_run_after_the_splits_before_it() {
         .collect();
     files.sort();
     let train: Vec<String> = (0..4).map(|s| format!("train-{s:05}.parquet")).collect();
-    let mut want = vec!["ingest-journal.json".to_string()];
+    let mut want = vec![
+        "ingest-inputs.tsv".to_string(),
+        "ingest-journal.json".to_string(),
+    ];
     want.extend(train);
     assert_eq!(files, want, "all of train, journaled; nothing of test");
 
