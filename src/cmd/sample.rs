@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Number of samples (ignored with --interpolate, which draws rows x (N+2)).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     n: usize,
     /// Seed of x0 and of every Langevin noise draw: same seed, same samples (CPU or GPU).
     #[arg(long, default_value_t = 0)]
@@ -53,17 +53,17 @@ pub struct Args {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Images per grid row; default: ceil(sqrt(n)), or N+2 with --interpolate.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     nrow: Option<usize>,
     /// Also write the samples as uint8 NHWC in a NumPy .npz (key `arr_0`), for FID tools.
     #[arg(long)]
     raw: Option<PathBuf>,
     /// Interpolate (App. B.2): each row shares x0 and mixes its two endpoints' noises with
     /// cos/sin weights, giving N images between the two endpoints (N+2 per row).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     interpolate: Option<usize>,
     /// Rows of the interpolation grid.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     rows: usize,
     /// Use the raw model weights instead of their exponential moving average.
     #[arg(long)]
@@ -78,7 +78,7 @@ pub struct Args {
     #[arg(long)]
     step_lr: Option<f64>,
     /// Torch intra-op threads on CPU (0: libtorch's default).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     threads: i32,
 }
 

@@ -65,10 +65,12 @@ pub struct Args {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Rows in the loader's shuffle buffer; bounds its memory (rows x H x W x 3 bytes).
-    #[arg(long, default_value_t = TrainOptions::default().shuffle_buffer)]
+    #[arg(long, default_value_t = TrainOptions::default().shuffle_buffer,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     shuffle_buffer: usize,
     /// Batches the loader threads assemble ahead of the device.
-    #[arg(long, default_value_t = TrainOptions::default().prefetch)]
+    #[arg(long, default_value_t = TrainOptions::default().prefetch,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     prefetch: usize,
     /// Keep only the newest K checkpoints (0 keeps all).
     #[arg(long, default_value_t = TrainOptions::default().keep_checkpoints)]
@@ -77,7 +79,8 @@ pub struct Args {
     #[arg(long, default_value_t = TrainOptions::default().snapshot_samples)]
     snapshot_samples: usize,
     /// Write a metrics line every N steps.
-    #[arg(long, default_value_t = TrainOptions::default().log_every)]
+    #[arg(long, default_value_t = TrainOptions::default().log_every,
+          value_parser = clap::value_parser!(u64).range(1..))]
     log_every: u64,
     /// Draw WORKDIR/loss.png (train loss and test loss against the step) at each snapshot
     /// and at the end (`--loss-plot` alone means true).
@@ -85,7 +88,7 @@ pub struct Args {
           default_missing_value = "true", value_name = "BOOL")]
     loss_plot: bool,
     /// Torch intra-op threads on CPU (0: libtorch's default).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     threads: i32,
 }
 
