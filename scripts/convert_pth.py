@@ -21,6 +21,7 @@ Usage:
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -79,6 +80,14 @@ def strip_module(state, what):
         name = key[len("module."):] if key.startswith("module.") else key
         out[name] = tensor.detach().to("cpu", torch.float32).contiguous()
     return out
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def atomic_write(path, write):
@@ -163,7 +172,10 @@ def main(argv=None):
         return write
 
     atomic_write(os.path.join(args.workdir, "config.yml"), text_writer(config_text))
-    atomic_write(os.path.join(ckdir, stem + ".safetensors"), lambda p: save_file(tensors, p))
+    tensors_file = os.path.join(ckdir, stem + ".safetensors")
+    atomic_write(tensors_file, lambda p: save_file(tensors, p))
+    # ncsn checks every load against it (CheckpointMeta.tensors_sha256).
+    meta["tensors_sha256"] = sha256_file(tensors_file)
     atomic_write(os.path.join(ckdir, stem + ".json"), text_writer(json.dumps(meta, indent=2) + "\n"))
     atomic_write(os.path.join(ckdir, "latest.json"),
                  text_writer(json.dumps({"step": step, "file": stem + ".safetensors"}) + "\n"))

@@ -15,6 +15,10 @@ pub struct CheckpointMeta {
     pub data_cursor: DataCursor,
     /// Seed and position of every random stream the trainer draws from.
     pub rng: RngState,
+    /// sha256 (hex) of the `.safetensors` file beside this metadata, as it was written; every
+    /// load checks it. Absent in checkpoints written before it was recorded (loaded unchecked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensors_sha256: Option<String>,
 }
 
 /// Where the streaming loader stands, so a resumed run sees the same batches.
@@ -48,6 +52,7 @@ impl CheckpointMeta {
                 seed: 0,
                 state: String::new(),
             },
+            tensors_sha256: None,
         }
     }
 }

@@ -9,13 +9,18 @@
 //!
 //! Every file goes through a temporary name and a rename, the tensors first, the metadata second
 //! and `latest.json` last: a crash at any point leaves the previous checkpoint as the latest one
-//! and never a pointer to a half-written file.
+//! and never a pointer to a half-written file; a failed save leaves no temporary file. The
+//! metadata records the sha256 of the tensors file as written, and every load checks it, so
+//! weights changed on disk are refused instead of sampled from or trained on.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use safetensors::SafeTensors;
+use schemas::atomic::TmpFile;
 use schemas::checkpoint::CheckpointMeta;
 use schemas::{JsonDocument, SchemaError};
+use sha2::{Digest, Sha256};
 use tch::Tensor;
 
 /// Sub-directory of a workdir holding the checkpoints.
@@ -43,6 +48,8 @@ pub enum CheckpointError {
     },
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Hash(#[from] shards::Error),
     #[error("{0}")]
     Invalid(String),
 }
@@ -170,9 +177,34 @@ pub fn read_meta(tensors: &Path) -> Result<CheckpointMeta> {
     Ok(CheckpointMeta::read(&meta_path(tensors))?)
 }
 
-/// Every tensor of a checkpoint file, with its full name (`model.*`, `ema.*`, `optim.*`).
+/// Every tensor of a checkpoint file, with its full name (`model.*`, `ema.*`, `optim.*`),
+/// checked against the sha256 in its metadata.
 pub fn read_tensors(tensors: &Path) -> Result<Vec<(String, Tensor)>> {
-    Tensor::read_safetensors(tensors).map_err(tch_err(tensors))
+    read_checked(tensors, &read_meta(tensors)?)
+}
+
+/// The tensors of `file`, read once: the bytes checked against `meta`'s sha256 (when it records
+/// one; older checkpoints load unchecked) are the bytes parsed.
+fn read_checked(file: &Path, meta: &CheckpointMeta) -> Result<Vec<(String, Tensor)>> {
+    let bytes = std::fs::read(file).map_err(io(file))?;
+    if let Some(want) = &meta.tensors_sha256 {
+        if hex::encode(Sha256::digest(&bytes)) != *want {
+            return Err(CheckpointError::Invalid(format!(
+                "checkpoint {}: sha256 mismatch (file corrupt or changed since it was written)",
+                file.display()
+            )));
+        }
+    }
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        CheckpointError::Invalid(format!(
+            "checkpoint {}: not a safetensors file: {e}",
+            file.display()
+        ))
+    })?;
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| Ok((name, Tensor::try_from(view).map_err(tch_err(file))?)))
+        .collect()
 }
 
 /// Loads one copy of the weights of `path` (a workdir, or a `.safetensors` file) with its
@@ -185,7 +217,7 @@ pub fn load_weights(
     let file = resolve(path)?;
     let meta = read_meta(&file)?;
     let prefix = which.prefix();
-    let weights: Vec<(String, Tensor)> = read_tensors(&file)?
+    let weights: Vec<(String, Tensor)> = read_checked(&file, &meta)?
         .into_iter()
         .filter_map(|(name, t)| name.strip_prefix(prefix).map(|n| (n.to_string(), t)))
         .collect();
@@ -263,8 +295,8 @@ fn names(set: &BTreeSet<&str>) -> String {
     s
 }
 
-/// Writes one checkpoint atomically (tensors, then metadata, then `latest.json`) and returns the
-/// path of its `.safetensors`.
+/// Writes one checkpoint atomically (tensors, then metadata with the tensors' sha256, then
+/// `latest.json`) and returns the path of its `.safetensors`.
 pub fn save(
     checkpoint_dir: &Path,
     meta: &CheckpointMeta,
@@ -273,7 +305,7 @@ pub fn save(
     std::fs::create_dir_all(checkpoint_dir).map_err(io(checkpoint_dir))?;
     let name = checkpoint_file_name(meta.step);
     let file = checkpoint_dir.join(&name);
-    let tmp = schemas::atomic::tmp_path(&file);
+    let tmp = TmpFile::new(&file);
     // safetensors wants contiguous CPU tensors; the copy is also what lets training continue
     // on the device while the file is written.
     let cpu: Vec<(String, Tensor)> = tensors
@@ -285,11 +317,14 @@ pub fn save(
             )
         })
         .collect();
-    Tensor::write_safetensors(&cpu, &tmp).map_err(tch_err(&tmp))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &file).map_err(io(&file))?;
+    Tensor::write_safetensors(&cpu, tmp.path()).map_err(tch_err(tmp.path()))?;
+    // Hashed as it lies in the file, before it takes its name.
+    let (sha256, _) = shards::sha256_file(tmp.path())?;
+    tmp.commit().map_err(io(&file))?;
+    let meta = CheckpointMeta {
+        tensors_sha256: Some(sha256),
+        ..meta.clone()
+    };
     meta.write_atomic(&meta_path(&file))?;
     let latest = Latest {
         step: meta.step,
@@ -298,7 +333,24 @@ pub fn save(
     let mut text = serde_json::to_string_pretty(&latest).expect("latest.json serializes");
     text.push('\n');
     schemas::write_atomic(&checkpoint_dir.join(LATEST_FILE), text.as_bytes())?;
+    remove_stale_tmp(checkpoint_dir)?;
     Ok(file)
+}
+
+/// Deletes the temporary files of writes that never finished: a run killed mid-checkpoint
+/// (SIGKILL, a second Ctrl-C, a power cut) cannot clean up after itself. Called once a save is
+/// complete, when the run holds the workdir's lock and nothing else writes here.
+fn remove_stale_tmp(checkpoint_dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(checkpoint_dir).map_err(io(checkpoint_dir))? {
+        let path = entry.map_err(io(checkpoint_dir))?.path();
+        let ours = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            (n.starts_with("ckpt_") || n.starts_with(LATEST_FILE)) && n.ends_with(".tmp")
+        });
+        if ours {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes all but the newest `keep` checkpoints (0 keeps everything); never the latest one.

@@ -87,6 +87,87 @@ fn save_then_resolve_and_load_each_copy() {
     assert_eq!(w.double_value(&[1, 2]), 1.0);
 }
 
+/// The file names in `dir`, sorted.
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn weights_changed_on_disk_are_refused_naming_the_file() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join(checkpoint::CHECKPOINT_DIR);
+    let file = checkpoint::save(&dir, &meta(5), &tensors(1.0)).unwrap();
+    let recorded = checkpoint::read_meta(&file).unwrap().tensors_sha256;
+    assert_eq!(recorded.unwrap(), shards::sha256_file(&file).unwrap().0);
+
+    // One flipped bit in the last tensor's data (the JSON header comes first).
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let want = format!(
+        "checkpoint {}: sha256 mismatch (file corrupt or changed since it was written)",
+        file.display()
+    );
+    for which in [Weights::Ema, Weights::Model] {
+        let err = checkpoint::load_weights(work.path(), which).unwrap_err();
+        assert_eq!(err.to_string(), want);
+    }
+    let err = checkpoint::read_tensors(&file).unwrap_err();
+    assert_eq!(err.to_string(), want);
+
+    // Checkpoints written before the sha256 was recorded load unchecked.
+    let mut m = checkpoint::read_meta(&file).unwrap();
+    m.tensors_sha256 = None;
+    schemas::JsonDocument::write_atomic(&m, &checkpoint::meta_path(&file)).unwrap();
+    assert!(!std::fs::read_to_string(checkpoint::meta_path(&file))
+        .unwrap()
+        .contains("sha256"));
+    assert_eq!(checkpoint::read_tensors(&file).unwrap().len(), 5);
+}
+
+#[test]
+fn a_failed_save_leaves_no_temporary_file_and_the_previous_checkpoint_latest() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join(checkpoint::CHECKPOINT_DIR);
+    let first = checkpoint::save(&dir, &meta(5), &tensors(1.0)).unwrap();
+    // The next checkpoint's name is taken by a non-empty directory: its tensors are written
+    // and hashed, then the rename fails.
+    let blocked = dir.join("ckpt_00000010.safetensors");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("x"), b"").unwrap();
+    let err = checkpoint::save(&dir, &meta(10), &tensors(2.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ckpt_00000010.safetensors"), "{err}");
+    assert_eq!(
+        files(&dir),
+        [
+            "ckpt_00000005.json",
+            "ckpt_00000005.safetensors",
+            "ckpt_00000010.safetensors",
+            "latest.json"
+        ]
+    );
+    assert_eq!(checkpoint::resolve(work.path()).unwrap(), first);
+
+    // A write killed midway (SIGKILL, a second Ctrl-C) leaves its temporary file: the next
+    // complete save sweeps it away.
+    std::fs::remove_dir_all(&blocked).unwrap();
+    std::fs::write(dir.join("ckpt_00000007.safetensors.tmp"), b"half").unwrap();
+    checkpoint::save(&dir, &meta(10), &tensors(2.0)).unwrap();
+    assert!(
+        files(&dir).iter().all(|n| !n.ends_with(".tmp")),
+        "{:?}",
+        files(&dir)
+    );
+}
+
 #[test]
 fn prune_keeps_the_newest() {
     let work = tempfile::tempdir().unwrap();

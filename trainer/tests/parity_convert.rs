@@ -107,6 +107,8 @@ fn converted_official_checkpoint_reproduces_the_authors_score() {
     let (meta, ema) = load_weights(&workdir, Weights::Ema).unwrap();
     assert_eq!((meta.step, meta.arch.as_str()), (1234, "ncsnv2"));
     assert_eq!(meta.data_cursor.epoch, 3);
+    // Recorded by the converter, checked by load_weights.
+    assert!(meta.tensors_sha256.is_some());
     // The config travels as JSON our trainer reads back (`1e-8` is a number, not a string).
     let cfg: Config = serde_json::from_value(meta.config.clone()).unwrap();
     assert_eq!(cfg.optim.eps, 1e-8);
