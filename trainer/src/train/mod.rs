@@ -191,10 +191,9 @@ pub fn train_with(
         }
         bar.set_position(step);
         bar.set_message(format!("loss {loss_value:.4}"));
-        // 6. Snapshot: checkpoint, test loss of the EMA model, samples from it.
+        // 6. Snapshot: test loss of the EMA model, samples from it, then the checkpoint.
         if step.is_multiple_of(cfg.training.snapshot_freq) && step < n_iters {
-            last_ckpt = Some(snapshots.save(step, &cursor, &nets, &adam)?);
-            snapshots.evaluate(step, &nets, &mut log)?;
+            last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, &mut log, true)?);
         }
     }
 
@@ -204,10 +203,7 @@ pub fn train_with(
             .as_ref()
             .is_none_or(|p| !is_checkpoint_of(p, step))
     {
-        last_ckpt = Some(snapshots.save(step, &cursor, &nets, &adam)?);
-        if !interrupted {
-            snapshots.evaluate(step, &nets, &mut log)?;
-        }
+        last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, &mut log, !interrupted)?);
     }
     bar.finish_and_clear();
     snapshots.plot()?;

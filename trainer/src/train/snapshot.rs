@@ -1,6 +1,12 @@
 //! Every `training.snapshot_freq` steps and at the end (SPEC §6): the checkpoint, the test
 //! loss on a fixed held-out batch with fixed noise (App. C.5.1), a grid of samples and the loss
 //! plot, all from the evaluation network (the EMA twin, Technique 5, when kept).
+//!
+//! The test loss and the grid come first and the checkpoint last, so every checkpoint of a
+//! snapshot step has its snapshot files: a run killed in between has the previous checkpoint
+//! as its latest, and resuming from it replays the step and draws the same grid again (its
+//! seed is fixed) where a checkpoint written first would have been resumed past its missing
+//! grid.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,14 +44,25 @@ pub(super) struct Snapshots<'a> {
 }
 
 impl Snapshots<'_> {
-    /// Writes the checkpoint of `step`: model, EMA, Adam, data cursor and RNG position.
-    pub fn save(
+    /// The snapshot of `step`: with `evaluate` (not for a run stopped by Ctrl-C) the test loss,
+    /// sample grid and loss plot, then the checkpoint. Returns the checkpoint's path.
+    pub fn take(
         &self,
         step: u64,
         cursor: &DataCursor,
         nets: &Nets,
         adam: &Adam,
+        log: &mut MetricsLog,
+        evaluate: bool,
     ) -> Result<PathBuf> {
+        if evaluate {
+            self.evaluate(step, nets, log)?;
+        }
+        self.save(step, cursor, nets, adam)
+    }
+
+    /// Writes the checkpoint of `step`: model, EMA, Adam, data cursor and RNG position.
+    fn save(&self, step: u64, cursor: &DataCursor, nets: &Nets, adam: &Adam) -> Result<PathBuf> {
         let config = serde_json::to_value(self.cfg).expect("configs serialize");
         let mut meta = CheckpointMeta::new(step, self.arch, config);
         meta.data_cursor = cursor.clone();
@@ -68,7 +85,7 @@ impl Snapshots<'_> {
 
     /// The test loss of `nets`' evaluation network, a sample grid (`training.snapshot_sampling`),
     /// and the loss plot.
-    pub fn evaluate(&self, step: u64, nets: &Nets, log: &mut MetricsLog) -> Result<()> {
+    fn evaluate(&self, step: u64, nets: &Nets, log: &mut MetricsLog) -> Result<()> {
         let model = nets.eval_model();
         let seed = self.opts.seed ^ SNAPSHOT_STREAM;
         if let Some(x) = self.test_batch {
