@@ -1,5 +1,5 @@
-//! `ncsn`: the one binary. It parses flags and calls the `pipeline`, `calibrate` and `trainer`
-//! libraries; behaviour lives there.
+//! `ncsn`: the one binary. It parses flags and calls the `pipeline`, `calibrate`, `trainer` and
+//! `evaluate` libraries; behaviour lives there.
 
 mod cmd;
 
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 ///   2. `calibrate`  shards -> calibration.json (sigma_1, gamma, L, epsilon; paper Techniques 1-4)
 ///   3. `train`      shards + config (+ calibration) -> checkpoints (EMA, Adam, exact resume)
 ///   4. `sample`     checkpoint -> PNG grid of annealed Langevin samples
+///   5. `fid-stats`, `fid`  reference statistics of the data; FID and Inception Score of samples
 ///
 /// Start with `ncsn doctor` if something does not work.
 #[derive(Parser)]
@@ -32,6 +33,9 @@ enum Command {
     Calibrate(cmd::calibrate::Args),
     Train(cmd::train::Args),
     Sample(cmd::sample::Args),
+    FidStats(cmd::fid_stats::Args),
+    #[command(visible_alias = "evaluate")]
+    Fid(cmd::fid::Args),
     ModelInfo(cmd::model_info::Args),
     Doctor(cmd::doctor::Args),
     Synth(cmd::synth::Args),
@@ -46,6 +50,8 @@ fn main() {
         Command::Calibrate(a) => cmd::calibrate::run(a, &global),
         Command::Train(a) => cmd::train::run(a, &global),
         Command::Sample(a) => cmd::sample::run(a, &global),
+        Command::FidStats(a) => cmd::fid_stats::run(a, &global),
+        Command::Fid(a) => cmd::fid::run(a, &global),
         Command::ModelInfo(a) => cmd::model_info::run(a, &global),
         Command::Doctor(a) => cmd::doctor::run(a, &global),
         Command::Synth(a) => cmd::synth::run(a, &global),

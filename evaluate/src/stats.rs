@@ -128,7 +128,13 @@ impl Stats {
 
     /// Refuses reference statistics that cannot be compared with features of `dims` from
     /// images of `image_size`, naming the file they came from.
-    pub fn check_comparable(&self, path: &Path, dims: usize, image_size: [u32; 2]) -> Result<()> {
+    /// `image_size` is that of the samples, when they all have one.
+    pub fn check_comparable(
+        &self,
+        path: &Path,
+        dims: usize,
+        image_size: Option<[u32; 2]>,
+    ) -> Result<()> {
         if self.dims() != dims {
             return Err(Error::file(
                 path,
@@ -139,7 +145,7 @@ impl Stats {
                 ),
             ));
         }
-        if let Some([h, w]) = self.image_size {
+        if let (Some([h, w]), Some(image_size)) = (self.image_size, image_size) {
             if [h, w] != image_size {
                 return Err(Error::file(
                     path,
@@ -259,14 +265,17 @@ mod tests {
         assert_eq!((r.num_images, r.image_size), (Some(4), Some([32, 32])));
         assert!(r.singular());
         let err = r
-            .check_comparable(&p, 2048, [32, 32])
+            .check_comparable(&p, 2048, Some([32, 32]))
             .unwrap_err()
             .to_string();
         assert!(
             err.starts_with(&format!("{}: ", p.display())) && err.contains("4-d"),
             "{err}"
         );
-        let err = r.check_comparable(&p, 4, [64, 64]).unwrap_err().to_string();
+        let err = r
+            .check_comparable(&p, 4, Some([64, 64]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("32×32") && err.contains("64×64"), "{err}");
     }
 

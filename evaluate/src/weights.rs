@@ -51,8 +51,8 @@ pub fn load_inception(path: &Path) -> Result<InceptionV3> {
         return Err(Error::file(
             path,
             format!(
-                "FID Inception weights not found: download {WEIGHTS_URL} (pytorch-fid fetches \
-                 it into {} on first use) and pass --weights FILE",
+                "FID Inception weights not found: download {WEIGHTS_URL} into {}/ (where \
+                 pytorch-fid keeps it) or pass --weights FILE",
                 default_weights_path()
                     .parent()
                     .expect("the default has a directory")

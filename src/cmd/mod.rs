@@ -2,6 +2,8 @@
 
 pub mod calibrate;
 pub mod doctor;
+pub mod fid;
+pub mod fid_stats;
 pub mod ingest;
 pub mod inspect;
 pub mod model_info;

@@ -43,7 +43,7 @@ type Storages = HashMap<String, Vec<u8>>;
 
 fn read_zip(bytes: &[u8]) -> std::result::Result<(Value, Storages), String> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| format!("a broken zip archive: {e}"))?;
+        .map_err(|e| format!("a broken zip archive (truncated?): {e}"))?;
     let pkl = zip
         .file_names()
         .filter(|n| n.ends_with("data.pkl") && n.matches('/').count() == 1)

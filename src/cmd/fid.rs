@@ -1,0 +1,227 @@
+//! `ncsn fid` (alias `ncsn evaluate`): FID and Inception Score of samples (paper §4, Table 1)
+//! against reference statistics, with pytorch-fid's network and preprocessing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use evaluate::score::{gather_samples, Gather, Samples};
+use evaluate::{FeatureExtractor, Stats, POOL3_DIMS};
+use shards::Rgb8;
+
+use super::Global;
+
+/// FID and Inception Score of samples, as pytorch-fid and the original IS code compute them.
+///
+/// Samples are a `.npz` of uint8 NHWC images (`ncsn sample --raw`, key arr_0) or a directory
+/// of PNG/JPEG/WebP files (decoded like Pillow's convert('RGB'), searched recursively). The
+/// reference is a statistics file (`ncsn fid-stats`, pytorch-fid's or TTUR's .npz with mu and
+/// sigma) or an ingested directory whose split's statistics are computed first.
+///
+/// Every image is resized to 299×299 (bilinear, align_corners=False) and scaled to [-1, 1],
+/// exactly as pytorch-fid does; the Inception Score is the mean ± std over --splits splits of
+/// the 1008-way softmax (the original TensorFlow code's).
+///
+/// Examples:
+///   ncsn fid --samples samples.npz --stats data/cifar10/fid_stats_train.npz
+///   ncsn fid --samples generated/ --data data/celeba64 --split test --json
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The samples: a .npz of uint8 [N, H, W, 3] images, or a directory of images.
+    #[arg(long, value_name = "NPZ|DIR")]
+    samples: PathBuf,
+
+    /// Reference statistics (.npz with `mu` and `sigma`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "data",
+        required_unless_present = "data"
+    )]
+    stats: Option<PathBuf>,
+
+    /// Or an `ncsn ingest` directory: the statistics of its --split are computed first (save
+    /// them once with `ncsn fid-stats` to skip that next time).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// The split of --data.
+    #[arg(long, default_value = "train", requires = "data")]
+    split: String,
+
+    /// Splits of the Inception Score (the paper and the original code: 10).
+    #[arg(long, default_value_t = evaluate::SPLITS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    splits: usize,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    inception: InceptionArgs,
+}
+
+/// The feature extractor's flags, shared by `fid` and `fid-stats`.
+#[derive(clap::Args)]
+pub struct InceptionArgs {
+    /// pytorch-fid's FID Inception weights (pt_inception-2015-12-05-6726825d.pth; a .pth as
+    /// published, or .safetensors with the same names). The default is where pytorch-fid
+    /// keeps it: $TORCH_HOME/hub/checkpoints/ (TORCH_HOME defaults to ~/.cache/torch).
+    #[arg(long, value_name = "FILE", default_value_os_t = evaluate::default_weights_path())]
+    weights: PathBuf,
+
+    /// Where the network runs: auto (CUDA when available), cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+
+    /// Images per forward pass (pytorch-fid's default: 50).
+    #[arg(long, default_value_t = 50,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch_size: usize,
+
+    /// Torch intra-op threads on CPU (0: libtorch's default).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
+}
+
+impl InceptionArgs {
+    pub fn extractor(&self) -> anyhow::Result<FeatureExtractor> {
+        let device = torchrt::parse_device(&self.device)?;
+        if self.threads > 0 {
+            tch::set_num_threads(self.threads);
+        }
+        Ok(FeatureExtractor::load(&self.weights, device)?)
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+}
+
+/// The warning of a statistics set with at most d images: FID is then biased upward and
+/// comparable only with FIDs from as many images (the paper's 1 000-sample FIDs, §4).
+pub fn warn_if_singular(what: &Path, stats: &Stats) {
+    if stats.singular() {
+        eprintln!(
+            "warning: {}: {} images ≤ {} feature dimensions, so Σ is singular: the FID is biased \
+             upward and comparable only with FIDs of as many images",
+            what.display(),
+            stats.num_images.unwrap_or(0),
+            stats.dims()
+        );
+    }
+}
+
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let extractor = args.inception.extractor()?;
+    let batch = args.inception.batch_size;
+    // A statistics file is checked before minutes go into the samples' features.
+    let given = match &args.stats {
+        Some(file) => {
+            let s = Stats::read_npz(file)?;
+            s.check_comparable(file, POOL3_DIMS, None)?;
+            Some((s, file.clone()))
+        }
+        None => None,
+    };
+    let gathered = if args.samples.is_dir() {
+        gather_folder(&extractor, &args.samples, batch, global.progress())?
+    } else {
+        let samples = Samples::read_npz(&args.samples)?;
+        if let Some((s, file)) = &given {
+            s.check_comparable(file, POOL3_DIMS, Some(samples.image_size()))?;
+        }
+        gather_samples(&extractor, &samples, batch, global.progress())
+            .with_context(|| format!("scoring {}", args.samples.display()))?
+    };
+    let stats = gathered.stats()?;
+    let is = gathered
+        .inception_score(args.splits)
+        .with_context(|| format!("{}: the Inception Score", args.samples.display()))?;
+
+    let (reference, ref_path) = match (given, &args.data) {
+        (Some(given), _) => given,
+        (None, Some(dir)) => {
+            let s = evaluate::score::dataset_stats(
+                &extractor,
+                dir,
+                &args.split,
+                batch,
+                global.progress(),
+            )
+            .with_context(|| format!("statistics of {} ({})", dir.display(), args.split))?;
+            (s, dir.clone())
+        }
+        _ => anyhow::bail!("give --stats FILE or --data DIR"),
+    };
+    reference.check_comparable(&ref_path, POOL3_DIMS, stats.image_size)?;
+    warn_if_singular(&args.samples, &stats);
+    warn_if_singular(&ref_path, &reference);
+    let fid = evaluate::frechet_distance(&stats, &reference, extractor.device())?;
+
+    let n = stats.num_images.unwrap_or(0);
+    if args.json {
+        let out = serde_json::json!({
+            "samples": args.samples,
+            "num_samples": n,
+            "image_size": stats.image_size,
+            "reference": ref_path,
+            "reference_images": reference.num_images,
+            "fid": fid,
+            "inception_score": is.mean,
+            "inception_score_std": is.std,
+            "is_splits": is.splits,
+            "weights": extractor.weights(),
+        });
+        println!("{out}");
+    } else {
+        println!("samples:   {} ({n} images)", args.samples.display());
+        println!("reference: {}", ref_path.display());
+        println!("FID:       {fid:.4}");
+        println!(
+            "IS:        {:.4} ± {:.4} ({} splits)",
+            is.mean, is.std, is.splits
+        );
+    }
+    Ok(())
+}
+
+/// Features of every image under `dir` (sorted by path), decoded as Pillow's
+/// `convert('RGB')` would, `batch` at a time.
+fn gather_folder(
+    extractor: &FeatureExtractor,
+    dir: &Path,
+    batch: usize,
+    progress: bool,
+) -> anyhow::Result<Gather> {
+    let files = pipeline::sources::image_files(dir)?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{}: no .png/.jpg/.jpeg/.webp images in this directory",
+        dir.display()
+    );
+    let mut g = Gather::new(true);
+    let mut sizes = std::collections::BTreeSet::new();
+    let bar = progress::bar(files.len() as u64, progress, "images");
+    bar.set_message("Inception features");
+    for chunk in files.chunks(batch) {
+        let images = chunk
+            .iter()
+            .map(|(_, path)| {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                pipeline::decode(&bytes).with_context(|| path.display().to_string())
+            })
+            .collect::<anyhow::Result<Vec<Rgb8>>>()?;
+        sizes.extend(images.iter().map(|im| [im.height, im.width]));
+        g.add(&extractor.extract_rgb(&images)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    // Samples of one size can be checked against the reference's resolution.
+    if let (1, Some(&size)) = (sizes.len(), sizes.first()) {
+        g.set_image_size(size);
+    }
+    Ok(g)
+}
