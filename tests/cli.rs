@@ -31,6 +31,12 @@ fn commands(help: &str) -> Vec<(String, String)> {
             (None, None) => panic!("a continuation line before any command: {line:?}"),
         }
     }
+    // clap ends a summary with the visible aliases (`fid ... [alias: evaluate]`).
+    for (_, summary) in &mut out {
+        if let Some(at) = summary.find(" [alias") {
+            summary.truncate(at);
+        }
+    }
     out
 }
 
@@ -53,6 +59,8 @@ fn help_lists_every_subcommand() {
             "calibrate",
             "train",
             "sample",
+            "fid-stats",
+            "fid",
             "model-info",
             "doctor",
             "synth",
@@ -196,6 +204,23 @@ fn zero_and_out_of_range_options_are_refused_naming_the_flag() {
             &["sample", "--workdir", "w", "--out", "o.png", "--threads=-1"],
             "--threads",
         ),
+        (
+            &[
+                "fid",
+                "--samples",
+                "s.npz",
+                "--stats",
+                "t.npz",
+                "--splits",
+                "0",
+            ],
+            "--splits",
+        ),
+        (
+            &["fid-stats", "--data", "d", "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (&["fid-stats", "--data", "d", "--threads=-1"], "--threads"),
         (
             &["synth", "cifar10", "--out", "o", "--n-train", "0"],
             "--n-train",

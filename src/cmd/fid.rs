@@ -81,7 +81,7 @@ pub struct InceptionArgs {
     batch_size: usize,
 
     /// Torch intra-op threads on CPU (0: libtorch's default).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     threads: i32,
 }
 

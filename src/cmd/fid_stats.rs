@@ -39,6 +39,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.data.join(format!("fid_stats_{}.npz", args.split)));
+    if args.data.is_dir() {
+        // A typo in --out costs a second, not the whole pass (DIR itself is checked below).
+        schemas::output::check_file(&out).context("--out")?;
+    }
     let extractor = args.inception.extractor()?;
     let start = std::time::Instant::now();
     let stats = evaluate::score::dataset_stats(
@@ -49,10 +57,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         global.progress(),
     )
     .with_context(|| format!("statistics of {} ({})", args.data.display(), args.split))?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.data.join(format!("fid_stats_{}.npz", args.split)));
     warn_if_singular(&args.data, &stats);
     stats.write_npz(&out)?;
     let [h, w] = stats.image_size.unwrap_or([0, 0]);
