@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use pipeline::{decode, process_encoded_with, Filter, Recipe};
+use pipeline::{decode, process_encoded_with, Filter, Limits, Recipe};
 
 fn rate(files: &[Vec<u8>], min_s: f64, mut f: impl FnMut(&[u8])) -> (f64, usize) {
     let t0 = Instant::now();
@@ -88,7 +88,9 @@ fn main() {
                 name,
                 stage,
                 rate(&files, min_s, |b| {
-                    black_box(process_encoded_with(b, &recipe, partial).unwrap());
+                    black_box(
+                        process_encoded_with(b, &recipe, partial, Limits::default()).unwrap(),
+                    );
                 }),
             );
         }

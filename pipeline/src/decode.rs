@@ -7,6 +7,10 @@
 //! of a cropped region as an image edge when upsampling chroma, so the decoders widen the
 //! request by a margin and return a buffer whose pixels inside the request equal those of a
 //! full decode (proven in `tests/pillow_parity.rs`).
+//!
+//! Every decoder reads the header first and checks the image's size against a pixel budget
+//! ([`Limits`]) before it allocates anything for pixels: a 70-byte file can claim 100000×100000
+//! pixels (30 GB), and hostile input must cost a rejection, never the run.
 
 mod jpeg;
 mod png;
@@ -33,6 +37,59 @@ pub enum ImageError {
     TooSmall { width: u32, height: u32, crop: u32 },
     #[error("image is empty (0 pixels)")]
     Empty,
+    #[error("empty file (0 bytes)")]
+    EmptyFile,
+    #[error("file ends after {0} bytes, inside the {1} signature (truncated)")]
+    TruncatedSignature(usize, &'static str),
+    #[error(
+        "image is {width}x{height} = {pixels} pixels, over the --max-pixels limit of {limit} \
+         (a decompression bomb?)"
+    )]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
+}
+
+/// Pillow's `Image.MAX_IMAGE_PIXELS` (`1024 * 1024 * 1024 // 4 // 3`): above it Pillow warns,
+/// above twice it refuses to open the image (`DecompressionBombError`).
+pub const PILLOW_MAX_IMAGE_PIXELS: u64 = 89_478_485;
+
+/// The default pixel budget, where Pillow refuses an image: 178,956,970 pixels (13377² or so).
+pub const DEFAULT_MAX_PIXELS: u64 = 2 * PILLOW_MAX_IMAGE_PIXELS;
+
+/// What one encoded image may cost the decoder, checked from its header before any pixel
+/// buffer exists. It never changes the bytes of an image it lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Images with more pixels (width × height, as the header claims) are refused.
+    pub max_pixels: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses a `width × height` header over the budget.
+    pub fn check(&self, width: u32, height: u32) -> Result<(), ImageError> {
+        let pixels = width as u64 * height as u64;
+        if pixels > self.max_pixels {
+            return Err(ImageError::TooManyPixels {
+                width,
+                height,
+                pixels,
+                limit: self.max_pixels,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// An encoded image format, recognised by its magic bytes.
@@ -43,12 +100,14 @@ pub enum Format {
     WebP,
 }
 
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
 /// Recognises JPEG, PNG and WebP by their signatures (file extensions are not trusted: LSUN's
 /// LMDB values carry none).
 pub fn sniff(bytes: &[u8]) -> Option<Format> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some(Format::Jpeg)
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+    } else if bytes.starts_with(PNG_SIGNATURE) {
         Some(Format::Png)
     } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
         Some(Format::WebP)
@@ -86,39 +145,61 @@ impl Decoded {
     }
 }
 
-/// Decodes a whole image to RGB like `Image.open(f).convert('RGB')`.
+/// Decodes a whole image to RGB like `Image.open(f).convert('RGB')`, within the default
+/// [`Limits`].
 pub fn decode(bytes: &[u8]) -> Result<Rgb8, ImageError> {
-    decode_region(bytes, |w, h| Ok(Rect::new(0, 0, w, h)), true).map(Decoded::into_full)
+    decode_region(
+        bytes,
+        |w, h| Ok(Rect::new(0, 0, w, h)),
+        false,
+        Limits::default(),
+    )
+    .map(Decoded::into_full)
 }
 
 /// Decodes at least the rectangle `want(width, height)` returns (it sees the header's size
 /// first, and may refuse the image with an error). Pixels inside that rectangle are exactly
 /// those of [`decode`]; pixels outside it are absent or unspecified. With `partial == false`
-/// the whole image is decoded (the reference path the tests compare against).
+/// the whole image is decoded (the reference path the tests compare against). An image over
+/// `limits` is refused from its header, before `want` runs and before any pixel buffer.
 pub fn decode_region(
     bytes: &[u8],
     want: impl FnOnce(u32, u32) -> Result<Rect, ImageError>,
     partial: bool,
+    limits: Limits,
 ) -> Result<Decoded, ImageError> {
-    let out = match sniff(bytes) {
-        Some(Format::Jpeg) => jpeg::decode(bytes, want, partial)?,
-        Some(Format::WebP) => webp::decode(bytes, want, partial)?,
-        // PNG rows are deflate-compressed and filtered against the row above, so nothing
-        // before the last wanted row can be skipped; rows after it are not worth the code.
-        Some(Format::Png) => {
-            let img = png::decode(bytes)?;
-            let full = (img.width, img.height);
-            let r = want(img.width, img.height)?;
-            check_inside(r, full)?;
-            Decoded {
-                area: Rect::new(0, 0, full.0, full.1),
-                pixels: img,
-                full,
-            }
-        }
-        None => return Err(ImageError::UnknownFormat),
+    let want = |w: u32, h: u32| {
+        limits.check(w, h)?;
+        want(w, h)
     };
-    Ok(out)
+    match sniff(bytes) {
+        Some(Format::Jpeg) => jpeg::decode(bytes, want, partial),
+        Some(Format::WebP) => webp::decode(bytes, want, partial),
+        Some(Format::Png) => png::decode(bytes, want, partial),
+        None => Err(unknown(bytes)),
+    }
+}
+
+/// Why bytes that are no JPEG, PNG or WebP were refused: empty, cut inside a signature, or
+/// something else.
+fn unknown(bytes: &[u8]) -> ImageError {
+    let n = bytes.len();
+    let cut_in = |sig: &[u8]| n < sig.len() && sig.starts_with(bytes);
+    // RIFF <any 4-byte length> WEBP
+    let webp = n < 12
+        && b"RIFF".starts_with(&bytes[..n.min(4)])
+        && b"WEBP".starts_with(&bytes[n.min(8)..]);
+    if n == 0 {
+        ImageError::EmptyFile
+    } else if cut_in(&[0xFF, 0xD8, 0xFF]) {
+        ImageError::TruncatedSignature(n, "JPEG")
+    } else if cut_in(PNG_SIGNATURE) {
+        ImageError::TruncatedSignature(n, "PNG")
+    } else if webp {
+        ImageError::TruncatedSignature(n, "WebP")
+    } else {
+        ImageError::UnknownFormat
+    }
 }
 
 fn check_inside(r: Rect, (w, h): (u32, u32)) -> Result<(), ImageError> {

@@ -12,7 +12,7 @@ pub mod sources;
 pub mod synthetic;
 mod transforms;
 
-pub use decode::{decode, decode_region, ImageError};
+pub use decode::{decode, decode_region, ImageError, Limits, DEFAULT_MAX_PIXELS};
 pub use resample::{Rect, View};
 pub use shards::{Error, Result};
 pub use transforms::{process_encoded, process_encoded_with, process_rgb, Filter, Recipe};

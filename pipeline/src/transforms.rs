@@ -14,7 +14,7 @@
 //! even). Pixels are bit-identical to it (see `tests/pillow_parity.rs`).
 
 pub use crate::decode::ImageError;
-use crate::decode::{decode_region, Decoded};
+use crate::decode::{decode_region, Decoded, Limits};
 pub use crate::resample::Filter;
 use crate::resample::{needed_input, resize_rect, Rect, View};
 use shards::Rgb8;
@@ -98,6 +98,9 @@ impl Plan {
     fn new(recipe: &Recipe, w: u32, h: u32) -> Result<Plan, ImageError> {
         if w == 0 || h == 0 {
             return Err(ImageError::Empty);
+        }
+        if let Recipe::CropResize { size: 0, .. } | Recipe::ResizeCrop { size: 0, .. } = recipe {
+            return Err(ImageError::Unsupported("output size 0x0".into()));
         }
         Ok(match *recipe {
             Recipe::Identity => Plan {
@@ -184,17 +187,19 @@ pub fn process_rgb(img: &Rgb8, recipe: &Recipe) -> Result<Rgb8, ImageError> {
 }
 
 /// Decodes a JPEG, PNG or WebP file's bytes and applies `recipe`, decoding only the part of
-/// the image the recipe reads.
+/// the image the recipe reads, within the default [`Limits`].
 pub fn process_encoded(bytes: &[u8], recipe: &Recipe) -> Result<Rgb8, ImageError> {
-    process_encoded_with(bytes, recipe, true)
+    process_encoded_with(bytes, recipe, true, Limits::default())
 }
 
 /// [`process_encoded`] with partial decoding switched on or off (`false` decodes every pixel
-/// first; the tests prove both give the same bytes, the benchmark times both).
+/// first; the tests prove both give the same bytes, the benchmark times both) and with the
+/// given limits (`--max-pixels`).
 pub fn process_encoded_with(
     bytes: &[u8],
     recipe: &Recipe,
     partial: bool,
+    limits: Limits,
 ) -> Result<Rgb8, ImageError> {
     let mut plan = None;
     let decoded: Decoded = decode_region(
@@ -206,6 +211,7 @@ pub fn process_encoded_with(
             Ok(need)
         },
         partial,
+        limits,
     )?;
     let plan = plan.expect("decoder asked for the region");
     if let Recipe::Identity = recipe {

@@ -145,13 +145,14 @@ fn synthetic(bad: &'static [u64]) -> Source {
             len: 30,
             open: Box::new(open),
         }],
-        decoder: Some(Box::new(|b: &[u8]| {
+        decoder: Some(Box::new(|b: &[u8], _| {
             if b[0] == 0 {
                 Err("corrupt or truncated JPEG: bad Huffman code".into())
             } else {
                 Ok(vec![b[1]; 12])
             }
         })),
+        limits: Default::default(),
     }
 }
 

@@ -6,7 +6,7 @@
 mod parity_common;
 
 use parity_common::{py, PY_IMAGES};
-use pipeline::{decode, decode_region, Rect, View};
+use pipeline::{decode, decode_region, Limits, Rect, View};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -71,7 +71,7 @@ fn partial_decode_equals_full_decode_inside_the_request() {
         }
         rects.extend((0..60).map(|_| random_rect(&mut rng, w, h)));
         for r in rects {
-            let got = decode_region(&bytes, |_, _| Ok(r), true).unwrap();
+            let got = decode_region(&bytes, |_, _| Ok(r), true, Limits::default()).unwrap();
             assert!(
                 got.area.contains(&r),
                 "{}: {r:?} not covered",

@@ -2,7 +2,7 @@
 //! torchvision's Resize/CenterCrop semantics written out with Pillow (SPEC §3), on photo-like
 //! images generated here (smooth gradients, noise, hard edges) in every format the datasets
 //! ship: JPEG (4:2:0, 4:2:2, 4:4:4, progressive, grayscale, CMYK), WebP (lossy, lossless,
-//! alpha), PNG (RGB, RGBA, L, LA, palette, 16-bit gray).
+//! alpha), PNG (RGB, RGBA, L, LA, palette, 16-bit gray, 16-bit RGB and RGBA, Adam7 interlaced).
 //!
 //! One Python process per test writes the encoded files and Pillow's outputs to a temp dir;
 //! the Rust side runs `process_encoded` with partial decoding on and off and requires the same
@@ -12,7 +12,7 @@ mod parity_common;
 
 use parity_common::{py, PY_IMAGES};
 
-use pipeline::{process_encoded_with, Filter, Recipe};
+use pipeline::{process_encoded_with, Filter, Limits, Recipe};
 
 /// Generates images, encodes them and computes Pillow's reference outputs. Reads a JSON list
 /// of cases on argv[2], writes `<name>.<ext>` and `<name>.ref` (raw RGB) into argv[1].
@@ -100,7 +100,7 @@ fn check(cases: &[Case]) {
         let bytes = std::fs::read(dir.path().join(format!("{}.img", c.name))).unwrap();
         let want = std::fs::read(dir.path().join(format!("{}.ref", c.name))).unwrap();
         for partial in [true, false] {
-            let got = process_encoded_with(&bytes, &c.recipe, partial)
+            let got = process_encoded_with(&bytes, &c.recipe, partial, Limits::default())
                 .unwrap_or_else(|e| panic!("{}: {e}", c.name));
             let (ow, oh) = match c.recipe {
                 Recipe::Identity => (c.w, c.h),
@@ -212,6 +212,9 @@ fn folder_odd_sizes_and_every_color_mode() {
         "png_la",
         "png_p",
         "png_i16",
+        "png_rgb16_adam7",
+        "png_rgba16",
+        "png_rgb_adam7",
         "jpeg422",
         "jpeg_gray",
         "jpeg_cmyk",

@@ -54,33 +54,63 @@ struct Common {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Output side in pixels where the dataset allows one (celeba 64, lsun 96, ffhq 256,
-    /// folder 64; CIFAR-10 is always 32).
-    #[arg(long, value_name = "N")]
+    /// folder 64; CIFAR-10 is always 32), at most 4096.
+    #[arg(long, value_name = "N", value_parser = ranged_u32(1, sources::MAX_RESOLUTION))]
     resolution: Option<u32>,
     /// Ingest only this split (e.g. `train`); default: all of the dataset's splits. For
     /// `folder` it names the one split.
     #[arg(long, value_name = "S")]
     split: Option<String>,
     /// Only the first N images of each split (quick trials).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive)]
     limit: Option<u64>,
-    /// Decode threads [default: one per core]. Does not change the output bytes.
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    /// Decode threads, at most 1024 [default: one per core]. Does not change the output bytes.
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
+          value_parser = ranged_usize(0, MAX_THREADS))]
     workers: usize,
-    /// Shard writer threads (Parquet encoding, zstd, sha256), each writing its own shards
-    /// [default: one per 6 workers]. Raise it if the progress bar's rate stays below what
-    /// the workers decode on a many-core machine. Does not change the output bytes.
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    /// Shard writer threads (Parquet encoding, zstd, sha256), each writing its own shards,
+    /// at most 1024 [default: one per 6 workers]. Raise it if the progress bar's rate stays
+    /// below what the workers decode on a many-core machine. Does not change the output bytes.
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
+          value_parser = ranged_usize(0, MAX_THREADS))]
     writers: usize,
     /// Source images per shard [default: ~256 MiB of pixels, e.g. 86016 CIFAR-10 images].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive)]
     shard_rows: Option<u64>,
+    /// Refuse (and list as rejected) any image whose header claims more than N pixels, before
+    /// decoding it [default: 178956970, where Pillow refuses a decompression bomb]. Each
+    /// decode worker needs up to ~12 bytes per pixel of the largest image it accepts, plus its
+    /// file (2.1 GB at the default). Does not change the bytes of the images it lets through.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    max_pixels: Option<u64>,
     /// Finish an interrupted run in DIR (same options); finished shards are kept as they are.
     #[arg(long)]
     resume: bool,
     /// Write only slice i of n (0-based) of every split's shards, for n machines sharing DIR.
     #[arg(long, value_name = "i/n")]
     partition: Option<String>,
+}
+
+/// `--workers` and `--writers`: each thread is a real OS thread holding buffers (a decode
+/// worker up to one image of `--max-pixels`), so a typo such as `--workers 100000` is refused
+/// rather than tried.
+const MAX_THREADS: usize = 1024;
+
+/// A count that must be at least 1 (clap's own range message would print `1..2^64`).
+fn positive(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn ranged_u32(min: u32, max: u32) -> clap::builder::RangedU64ValueParser<u32> {
+    clap::builder::RangedU64ValueParser::new().range(min as u64..=max as u64)
+}
+
+fn ranged_usize(min: usize, max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(min as u64..=max as u64)
 }
 
 #[derive(clap::Args)]
@@ -103,6 +133,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         Dataset::Cifar10(c) => {
             if c.resolution.is_some_and(|r| r != 32) {
                 anyhow::bail!("CIFAR-10 is 32x32: --resolution does not apply");
+            }
+            if c.max_pixels.is_some() {
+                anyhow::bail!("CIFAR-10 holds raw 32x32 pixels: --max-pixels does not apply");
             }
             let s = sources::cifar10::open(&c.input).context("cannot read CIFAR-10")?;
             (c, s)
@@ -155,6 +188,9 @@ fn run_source(c: Common, mut source: Source, global: &Global) -> anyhow::Result<
     }
     if let Some(n) = c.limit {
         source.limit(n);
+    }
+    if let Some(n) = c.max_pixels {
+        source.limits.max_pixels = n;
     }
     let partition = c
         .partition

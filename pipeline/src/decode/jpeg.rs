@@ -2,6 +2,11 @@
 //! accurate integer IDCT, fancy upsampling, no scaling). Partial decoding uses
 //! `tj3SetCroppingRegion`: columns outside the crop are neither dequantised nor transformed,
 //! rows above it are skipped without IDCT, and rows below it are never produced.
+//!
+//! Two guards against hostile files: the pixel budget ([`super::Limits`]) is checked on the
+//! header's size before any buffer exists, and progressive images of more than [`SCAN_LIMIT`]
+//! scans are refused (each scan walks every block of the image, so a small file of thousands
+//! of scans costs minutes; libjpeg-turbo's advisory LJT-01-004).
 
 use std::cell::RefCell;
 use std::ffi::CStr;
@@ -23,6 +28,10 @@ impl Drop for Handle {
     }
 }
 
+/// libjpeg-turbo's suggested limit (`tjbench -limitscans`, `djpeg -maxscans`); real encoders
+/// write about 10 scans.
+pub(super) const SCAN_LIMIT: CInt = 500;
+
 thread_local! {
     static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
 }
@@ -38,7 +47,12 @@ fn with_handle<T>(f: impl FnOnce(raw::tjhandle) -> Result<T, ImageError>) -> Res
                     "cannot create a libjpeg-turbo decoder".into(),
                 ));
             }
-            *slot = Some(Handle(h));
+            let handle = Handle(h);
+            // SAFETY: valid handle, documented parameter.
+            if unsafe { raw::tj3Set(h, raw::TJPARAM_TJPARAM_SCANLIMIT as CInt, SCAN_LIMIT) } != 0 {
+                return Err(ImageError::Jpeg(error_string(h)));
+            }
+            *slot = Some(handle);
         }
         f(slot.as_ref().expect("initialised above").0)
     })
@@ -73,8 +87,11 @@ fn read_header(h: raw::tjhandle, bytes: &[u8]) -> Result<Header, ImageError> {
         get(raw::TJPARAM_TJPARAM_JPEGWIDTH),
         get(raw::TJPARAM_TJPARAM_JPEGHEIGHT),
     );
+    // TurboJPEG reports 0 × 0 when the data end before a frame header (or hold only tables).
     if width <= 0 || height <= 0 {
-        return Err(ImageError::Empty);
+        return Err(ImageError::Jpeg(
+            "no frame header (SOF) before the end".into(),
+        ));
     }
     Ok(Header {
         width: width as u32,
@@ -170,7 +187,7 @@ pub(super) fn decode(
                 return Err(ImageError::Jpeg(msg));
             }
         }
-        let data = if cmyk { cmyk_to_rgb(&buf) } else { buf };
+        let data = if cmyk { cmyk_to_rgb(buf) } else { buf };
         Ok(Decoded {
             pixels: Rgb8 {
                 width: w as u32,
@@ -184,19 +201,22 @@ pub(super) fn decode(
 }
 
 /// Pillow reads 4-channel JPEGs as Adobe-style inverted CMYK (`rawmode "CMYK;I"`) and
-/// `convert('RGB')` then applies libImaging/Convert.c `cmyk2rgb`.
-fn cmyk_to_rgb(raw: &[u8]) -> Vec<u8> {
+/// `convert('RGB')` then applies libImaging/Convert.c `cmyk2rgb`. In place: pixel `i` is
+/// written at `3i`, which never reaches pixel `i + 1`'s bytes at `4i + 4` (a second buffer
+/// would add 3 bytes per pixel to the peak of a large image).
+fn cmyk_to_rgb(mut px: Vec<u8>) -> Vec<u8> {
     let muldiv255 = |a: i32, b: i32| {
         let t = a * b + 128;
         ((t >> 8) + t) >> 8
     };
-    let mut out = Vec::with_capacity(raw.len() / 4 * 3);
-    for px in raw.chunks_exact(4) {
-        let [c, m, y, k] = [px[0], px[1], px[2], px[3]].map(|v| 255 - v as i32);
+    let n = px.len() / 4;
+    for i in 0..n {
+        let [c, m, y, k] = [0, 1, 2, 3].map(|j| 255 - px[4 * i + j] as i32);
         let nk = 255 - k;
-        for v in [c, m, y] {
-            out.push((nk - muldiv255(v, nk)).clamp(0, 255) as u8);
+        for (j, v) in [c, m, y].into_iter().enumerate() {
+            px[3 * i + j] = (nk - muldiv255(v, nk)).clamp(0, 255) as u8;
         }
     }
-    out
+    px.truncate(3 * n);
+    px
 }

@@ -70,6 +70,7 @@ pub fn open(input: &Path) -> Result<Source> {
         options: BTreeMap::new(),
         splits,
         decoder: None,
+        limits: Default::default(),
         inputs: layout.files(),
     })
 }

@@ -15,8 +15,15 @@ mod pickle;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::decode::Limits;
 use crate::transforms::Recipe;
 use crate::{Error, Result};
+
+/// The largest output side (`--resolution`). A row of 4096² RGB is 48 MiB, so a chunk in
+/// flight (at least 16 rows per worker batch) is already ~800 MiB and a default shard holds 5
+/// rows; FFHQ's native 1024 leaves four times the headroom any recipe here needs. Far below
+/// the default pixel budget, so the output is never the largest buffer of a decode.
+pub const MAX_RESOLUTION: u32 = 4096;
 
 /// One input image before decoding.
 #[derive(Debug)]
@@ -46,8 +53,9 @@ pub type Items = Box<dyn Iterator<Item = Result<Item>> + Send>;
 /// Opens a split's item stream at item index `start` (resume and `--partition` skip ahead).
 pub type Opener = Box<dyn Fn(u64) -> Result<Items> + Send + Sync>;
 
-/// Decodes + transforms encoded image bytes to final pixels; `Err` is the rejection reason.
-pub type Decoder = Box<dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, String> + Send + Sync>;
+/// Decodes + transforms encoded image bytes to final pixels within the limits; `Err` is the
+/// rejection reason.
+pub type Decoder = Box<dyn Fn(&[u8], Limits) -> std::result::Result<Vec<u8>, String> + Send + Sync>;
 
 pub struct SplitSource {
     pub name: String,
@@ -73,6 +81,11 @@ pub struct Source {
     pub splits: Vec<SplitSource>,
     /// How `Encoded`/`File` payloads become pixels; `None` when every item is `Pixels`.
     pub decoder: Option<Decoder>,
+    /// What one encoded image may cost the decoder (`--max-pixels`). Not in the manifest's
+    /// options, which a `--resume` compares: it never changes an accepted image's bytes, and
+    /// a run killed by a huge image should resume with a lower limit. An image it refuses is
+    /// listed with the limit in its reason.
+    pub limits: Limits,
     /// The files the items are read from (images, archives, batch files, `data.mdb`): an
     /// ingest lists their sizes and mtimes when it starts, so that `--resume` refuses an input
     /// that changed since.
@@ -99,6 +112,7 @@ impl Source {
             options: BTreeMap::from([("resolution".into(), size.to_string())]),
             splits,
             decoder: Some(recipe_decoder(recipe)),
+            limits: Limits::default(),
             inputs: Vec::new(),
         }
     }
@@ -160,7 +174,7 @@ impl Source {
             .decoder
             .as_ref()
             .ok_or_else(|| format!("{}: no decoder for encoded images", self.dataset))?;
-        let px = decode(&encoded)?;
+        let px = decode(&encoded, self.limits)?;
         if px.len() != self.pixel_bytes() {
             return Err(format!(
                 "transform gave {} bytes, expected {}",
@@ -183,8 +197,8 @@ pub fn require_exists(path: &std::path::Path) -> Result<()> {
 
 /// The decoder of a recipe: the Pillow-exact decode + transform ([`crate::transforms`]).
 fn recipe_decoder(recipe: Recipe) -> Decoder {
-    Box::new(move |bytes: &[u8]| {
-        crate::transforms::process_encoded(bytes, &recipe)
+    Box::new(move |bytes: &[u8], limits| {
+        crate::transforms::process_encoded_with(bytes, &recipe, true, limits)
             .map(|img| img.data)
             .map_err(|e| e.to_string())
     })

@@ -31,6 +31,21 @@ def photo(w, h, seed):
     img += rng.normal(0, 6, img.shape)
     return np.clip(img, 0, 255).round().astype(np.uint8)
 
+def raw_png(a, bits, interlace):
+    """PNG written by hand: what Pillow cannot save (16-bit RGB/RGBA, Adam7 interlacing)."""
+    import struct, zlib
+    h, w, c = a.shape
+    px = a.astype(">u2") * 257 + np.arange(a.size, dtype=">u2").reshape(a.shape) % 251 if bits == 16 else a
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    raw = b""
+    for x0, y0, dx, dy in (passes if interlace else [(0, 0, 1, 1)]):
+        sub = px[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\0" + row.astype(">u2" if bits == 16 else "u1").tobytes() for row in sub)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    ihdr = struct.pack(">IIBBBBB", w, h, bits, {1: 0, 3: 2, 4: 6}[c], 0, 0, int(interlace))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
 def encode(a, kind, seed):
     h, w = a.shape[:2]
     im = Image.fromarray(a, "RGB")
@@ -65,6 +80,12 @@ def encode(a, kind, seed):
         im.quantize(colors=200).save(b, "PNG")
     elif kind == "png_i16":
         Image.fromarray((a[..., 0].astype(np.uint16) * 3).astype(np.uint16)).save(b, "PNG")
+    elif kind == "png_rgb16_adam7":
+        return raw_png(a, 16, True)
+    elif kind == "png_rgba16":
+        return raw_png(np.dstack([a, a[..., 1:2]]), 16, False)
+    elif kind == "png_rgb_adam7":
+        return raw_png(a, 8, True)
     else:
         raise SystemExit("unknown kind " + kind)
     return b.getvalue()
