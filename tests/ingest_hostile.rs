@@ -1,14 +1,14 @@
 //! End-to-end `ncsn ingest` on hostile input: decompression bombs are rejected and listed while
 //! the run goes on, `--max-pixels` moves the limit without touching `--resume`, numeric flags
-//! outside their range are refused in one line.
+//! outside their range and an empty or escaping CelebA partition file are refused in one line.
 
 mod common;
 
 use std::path::Path;
 
-use common::{ok, run, s};
+use common::{ncsn, ok, run, s};
 use image::ImageFormat;
-use testkit::fixtures::encode;
+use testkit::fixtures::{encode, write_celeba};
 use testkit::hostile::{jpeg_claiming, png_claiming};
 
 /// stderr of a run that must fail.
@@ -147,4 +147,34 @@ fn numeric_flags_out_of_range_are_refused_naming_the_flag_and_range() {
         "100",
     ]);
     assert!(err.contains("--max-pixels does not apply"), "{err}");
+}
+
+#[test]
+fn an_empty_or_escaping_celeba_partition_file_is_one_line_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let celeba = tmp.path().join("celeba");
+    write_celeba(&celeba, 3).unwrap();
+    let list = celeba.join("list_eval_partition.txt");
+    let out = tmp.path().join("out");
+    let args = ["ingest", "celeba", "--input", s(&celeba), "--out", s(&out)];
+    for (text, want) in [
+        ("", "lists no images (empty file)"),
+        (
+            "000001.jpg 0\n../../../etc/hostname 1\n",
+            "line 2: `../../../etc/hostname`",
+        ),
+        ("/etc/hostname 0\n", "line 1: `/etc/hostname`"),
+    ] {
+        std::fs::write(&list, text).unwrap();
+        let err = refused(&args);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(s(&list)) && err.contains(want),
+            "{text:?}: {err}"
+        );
+    }
+    // The images are not the problem: with a good list the same folder ingests.
+    std::fs::write(&list, "000001.jpg 0\n000002.jpg 0\n").unwrap();
+    let text = ok(&ncsn().args(args).output().unwrap());
+    assert!(text.contains("train 2 images"), "{text}");
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::{file_split, require_exists, Item, Payload, Source, SplitSource};
@@ -64,7 +64,10 @@ pub fn open(input: &Path, resolution: Option<u32>) -> Result<Source> {
     Ok(Source::encoded("celeba", input, size, recipe, splits).with_inputs(inputs))
 }
 
-/// `list_eval_partition.txt`: `<file> <0|1|2>` per line, any whitespace.
+/// `list_eval_partition.txt`: `<file> <0|1|2>` per line, any whitespace. File names are
+/// joined to the images folder, so one that is absolute or climbs out with `..` is refused
+/// (a hostile list would otherwise ingest any file on the machine); an empty list is refused
+/// rather than ingested as nothing.
 fn read_partition(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
     let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
     let mut lists: Vec<Vec<String>> = vec![Vec::new(); 3];
@@ -85,7 +88,26 @@ fn read_partition(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
                 format!("line {}: partition `{part}` is not 0, 1 or 2", n + 1),
             )
         })?;
+        let inside = Path::new(file)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !inside {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {}: `{file}` is not a file name inside the images folder \
+                     (absolute, or `..`)",
+                    n + 1
+                ),
+            ));
+        }
         lists[k].push(file.to_string());
+    }
+    if lists.iter().all(|l| l.is_empty()) {
+        return Err(Error::format(
+            path,
+            "lists no images (empty file): nothing to ingest",
+        ));
     }
     Ok(SPLITS
         .iter()
@@ -129,14 +151,10 @@ fn zip_splits(zip: &Path, lists: Vec<(String, Vec<String>)>) -> Result<Vec<Split
                             None => Payload::Unreadable(
                                 "listed in list_eval_partition.txt but not in the zip".into(),
                             ),
-                            Some(&k) => {
-                                let mut bytes = Vec::new();
-                                match ar.by_index(k).map(|mut e| e.read_to_end(&mut bytes)) {
-                                    Ok(Ok(_)) => Payload::Encoded(bytes),
-                                    Ok(Err(e)) => Payload::Unreadable(format!("zip entry: {e}")),
-                                    Err(e) => Payload::Unreadable(format!("zip entry: {e}")),
-                                }
-                            }
+                            Some(&k) => match ar.by_index(k) {
+                                Ok(e) => read_entry(e),
+                                Err(e) => Payload::Unreadable(format!("zip entry: {e}")),
+                            },
                         };
                         Ok(Item {
                             key,
@@ -148,4 +166,31 @@ fn zip_splits(zip: &Path, lists: Vec<(String, Vec<String>)>) -> Result<Vec<Split
             }
         })
         .collect())
+}
+
+/// An encoded image is already compressed, so deflate barely shrinks it: an entry that inflates
+/// to more than this many times its stored size (and over [`INFLATE_FLOOR`]) is a zip bomb,
+/// refused before it is held in memory.
+const MAX_INFLATE_RATIO: u64 = 100;
+const INFLATE_FLOOR: u64 = 1 << 20;
+
+/// One zip entry's bytes, reading at most what [`MAX_INFLATE_RATIO`] allows (the declared size
+/// is the archive's word, not a bound).
+fn read_entry(entry: zip::read::ZipFile<'_, std::fs::File>) -> Payload {
+    let cap = (entry.compressed_size().saturating_mul(MAX_INFLATE_RATIO)).max(INFLATE_FLOOR);
+    let bomb = || {
+        Payload::Unreadable(format!(
+            "zip entry inflates to over {cap} bytes, {MAX_INFLATE_RATIO}x its stored size \
+             (a zip bomb?)"
+        ))
+    };
+    if entry.size() > cap {
+        return bomb();
+    }
+    let mut bytes = Vec::new();
+    match entry.take(cap + 1).read_to_end(&mut bytes) {
+        Ok(_) if bytes.len() as u64 > cap => bomb(),
+        Ok(_) => Payload::Encoded(bytes),
+        Err(e) => Payload::Unreadable(format!("zip entry: {e}")),
+    }
 }

@@ -221,6 +221,10 @@ fn parse(path: &Path, name: String, bin: bool, bytes: Vec<u8>) -> Result<Batch> 
     }
 }
 
+/// The largest batch file read out of the archive: 10 000 records are 30 730 000 bytes (the
+/// pickle a little more), so 64 MiB is twice any real batch.
+const MAX_BATCH_BYTES: u64 = 64 << 20;
+
 /// Streams the `.tar.gz` once on a reader thread and hands the named batches over in order
 /// (members that come early are held until their turn; a batch is ~30 MB).
 fn archive_batches(
@@ -252,10 +256,25 @@ fn archive_batches(
                 if !names.contains(&base) {
                     continue;
                 }
+                // The header's size is the archive's word: a batch is ~30 MB, so anything
+                // over MAX_BATCH_BYTES (a gzip bomb, a corrupt header) is refused unread.
+                let too_big = || {
+                    Error::format(
+                        path.join(&member),
+                        format!("over {MAX_BATCH_BYTES} bytes, not a CIFAR-10 batch"),
+                    )
+                };
+                if entry.size() > MAX_BATCH_BYTES {
+                    return Err(too_big());
+                }
                 let mut bytes = Vec::with_capacity(entry.size() as usize);
-                entry
+                (&mut entry)
+                    .take(MAX_BATCH_BYTES + 1)
                     .read_to_end(&mut bytes)
                     .map_err(Error::io(path.join(&member)))?;
+                if bytes.len() as u64 > MAX_BATCH_BYTES {
+                    return Err(too_big());
+                }
                 pending.insert(base, (path.join(&member), bin, bytes));
                 while let Some((p, bin, bytes)) = names.get(next).and_then(|n| pending.remove(n)) {
                     let batch = parse(&p, names[next].clone(), bin, bytes)?;

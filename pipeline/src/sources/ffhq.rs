@@ -107,6 +107,14 @@ fn lmdb_splits(input: &Path, size: u32, seed: u64) -> Result<(Vec<SplitSource>, 
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| Error::format(input, "not an FFHQ LMDB: `length` is not a number"))?;
+        // The split allocates `length` indices: a corrupt one must not be believed.
+        let entries = db.len(&rtxn).map_err(lmdb)?;
+        if n >= entries {
+            return Err(Error::format(
+                input,
+                format!("corrupt FFHQ LMDB: `length` is {n} but it holds {entries} keys"),
+            ));
+        }
         let first = format!("{size}-{:05}", 0);
         if n > 0 && db.get(&rtxn, first.as_bytes()).map_err(lmdb)?.is_none() {
             let have: std::collections::BTreeSet<String> = db

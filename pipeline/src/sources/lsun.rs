@@ -23,6 +23,8 @@ pub fn open_env(path: &Path) -> Result<Env> {
     if !data.exists() {
         return Err(Error::format(path, "not an LMDB (no data.mdb inside)"));
     }
+    // liblmdb faults (SIGBUS) on a truncated or corrupt file instead of returning an error.
+    super::lmdb_check::check(&data).map_err(|m| Error::format(&data, m))?;
     let mut opts = EnvOpenOptions::new();
     opts.max_dbs(1);
     // SAFETY: READ_ONLY + NO_LOCK are sound as long as nobody writes the LMDB while we read it,

@@ -9,6 +9,7 @@ pub mod celeba;
 pub mod cifar10;
 pub mod ffhq;
 pub mod folder;
+mod lmdb_check;
 pub mod lsun;
 mod pickle;
 
@@ -225,13 +226,28 @@ pub fn file_split(name: &str, files: Vec<(String, PathBuf)>) -> SplitSource {
 }
 
 /// Every JPEG/PNG/WebP file under `dir`, as (path relative to `dir` with `/`, path), sorted
-/// by the relative path so the order never depends on the filesystem.
+/// by the relative path so the order never depends on the filesystem. Symlinked directories
+/// are followed, but each real directory is walked once (in sorted order, so which path names
+/// it is fixed): a link back up the tree would otherwise recurse until the stack overflows.
 pub fn image_files(dir: &std::path::Path) -> Result<Vec<(String, PathBuf)>> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        for e in std::fs::read_dir(dir).map_err(Error::io(dir))? {
-            let p = e.map_err(Error::io(dir))?.path();
+    fn walk(
+        dir: &std::path::Path,
+        seen: &mut std::collections::HashSet<PathBuf>,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<()> {
+        let real = std::fs::canonicalize(dir).map_err(Error::io(dir))?;
+        if !seen.insert(real) {
+            return Ok(());
+        }
+        let mut entries = std::fs::read_dir(dir)
+            .map_err(Error::io(dir))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(Error::io(dir))?;
+        entries.sort();
+        for p in entries {
             if p.is_dir() {
-                walk(&p, out)?;
+                walk(&p, seen, out)?;
             } else if is_image_name(&p.to_string_lossy()) {
                 out.push(p);
             }
@@ -239,7 +255,7 @@ pub fn image_files(dir: &std::path::Path) -> Result<Vec<(String, PathBuf)>> {
         Ok(())
     }
     let mut paths = Vec::new();
-    walk(dir, &mut paths)?;
+    walk(dir, &mut Default::default(), &mut paths)?;
     let mut files: Vec<(String, PathBuf)> = paths
         .into_iter()
         .map(|p| {
