@@ -513,7 +513,7 @@ pub struct InceptionV3 {
 }
 
 impl InceptionV3 {
-    /// Builds the network from a state_dict (pytorch-fid's names); `path` is only for errors.
+    /// Builds the network from a state_dict with pytorch-fid's names, shapes checked.
     pub(crate) fn from_params(mut params: Params) -> Result<Self> {
         let p = &mut params;
         let net = InceptionV3 {
