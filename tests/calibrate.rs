@@ -73,7 +73,7 @@ fn with_data_it_writes_next_to_the_shards() {
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    let c = Calibration::read(&dir.path().join("calibration.json")).unwrap();
+    let c = Calibration::read(&dir.path().join("_calibration.json")).unwrap();
     let p = c.max_pair.as_ref().unwrap();
     assert!(p.id_a < p.id_b && p.id_b < 30);
     assert_eq!(p.key_a, format!("img{}.png", p.id_a));

@@ -15,7 +15,7 @@ use testkit::fixtures::{pattern, write_cifar, write_tar_gz, CifarVersion};
 
 /// sha256 of every shard plus the manifest text.
 fn snapshot(dir: &Path) -> (Vec<(String, String)>, String) {
-    let m = Manifest::read(&dir.join("manifest.json")).unwrap();
+    let m = Manifest::read(&dir.join("_manifest.json")).unwrap();
     let mut shards = vec![];
     for sp in m.splits.values() {
         for e in &sp.shards {
@@ -24,15 +24,25 @@ fn snapshot(dir: &Path) -> (Vec<(String, String)>, String) {
             shards.push((e.file.clone(), sha));
         }
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir)
+    // The manifest, the split folders and their shards: no journal, listing or temporary.
+    let mut leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp") || n.starts_with("ingest-journal"))
+        .filter(|n| n != "_manifest.json" && !n.starts_with("split="))
         .collect();
+    for split in m.splits.keys() {
+        let folder = dir.join(format!("split={split}"));
+        leftovers.extend(
+            std::fs::read_dir(folder)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".parquet")),
+        );
+    }
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
     (
         shards,
-        std::fs::read_to_string(dir.join("manifest.json")).unwrap(),
+        std::fs::read_to_string(dir.join("_manifest.json")).unwrap(),
     )
 }
 
@@ -57,7 +67,7 @@ fn cifar10_tar_gz_to_shards_that_pyarrow_reads() {
     );
     assert!(text.contains("img/s"), "{text}");
 
-    let shard = out.join("train-00000.parquet");
+    let shard = out.join("split=train/train-00000.parquet");
     let want = pattern(32, 32, 21); // row 21 = data_batch_2/0001
     let script = format!(
         r#"
@@ -158,7 +168,7 @@ fn sigkill_then_resume_gives_the_uninterrupted_bytes() {
     assert_eq!(want.0.len(), 38 + 8);
 
     let cut = tmp.path().join("cut");
-    let journal = cut.join("ingest-journal.json");
+    let journal = cut.join("_ingest-journal.json");
     let args = common(&cut);
     let mut args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     // Three writers finish shards out of order, so the resumes also meet journals whose done
@@ -179,7 +189,7 @@ fn sigkill_then_resume_gives_the_uninterrupted_bytes() {
         }
     }
     assert!(kills >= 2, "the runs finished before they could be killed");
-    assert!(!cut.join("manifest.json").exists());
+    assert!(!cut.join("_manifest.json").exists());
     let text = ok(&ncsn().args(&args).output().unwrap());
     assert!(text.contains("already done"), "{text}");
     assert_eq!(snapshot(&cut), want);

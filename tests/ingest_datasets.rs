@@ -57,7 +57,7 @@ def reference(path):
         return im.resize((size, size), Image.LANCZOS)
     return center_crop(resize_short(im, size, Image.BILINEAR), size)
 
-manifest = json.load(open(f"{out}/manifest.json"))
+manifest = json.load(open(f"{out}/_manifest.json"))
 seen = 0
 for split, sm in manifest["splits"].items():
     for shard in sm["shards"]:
@@ -94,7 +94,7 @@ fn check_with_pillow(recipe: &str, out: &Path, sources: &[(String, PathBuf)], si
 }
 
 fn counts(out: &Path) -> Vec<(String, u64)> {
-    let m = Manifest::read(&out.join("manifest.json")).unwrap();
+    let m = Manifest::read(&out.join("_manifest.json")).unwrap();
     m.splits.iter().map(|(k, v)| (k.clone(), v.count)).collect()
 }
 
@@ -146,7 +146,7 @@ fn celeba_folder_and_zip_match_pillow_and_the_partition_file() {
         counts(&out),
         [("test".into(), 3), ("train".into(), 8), ("valid".into(), 3)]
     );
-    let m = Manifest::read(&out.join("manifest.json")).unwrap();
+    let m = Manifest::read(&out.join("_manifest.json")).unwrap();
     let rejected = &m.splits["train"].rejected;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(
@@ -172,12 +172,14 @@ fn celeba_folder_and_zip_match_pillow_and_the_partition_file() {
         "--out",
         s(&from_zip),
     ]);
-    for (a, b) in std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().ends_with(".parquet"))
-        .map(|n| (out.join(&n), from_zip.join(&n)))
-    {
+    let m = Manifest::read(&out.join("_manifest.json")).unwrap();
+    let files: Vec<&String> = m
+        .splits
+        .values()
+        .flat_map(|sm| sm.shards.iter().map(|e| &e.file))
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for (a, b) in files.iter().map(|n| (out.join(n), from_zip.join(n))) {
         assert_eq!(
             std::fs::read(&a).unwrap(),
             std::fs::read(&b).unwrap(),
@@ -190,7 +192,7 @@ fn celeba_folder_and_zip_match_pillow_and_the_partition_file() {
     let bad = tmp.path().join("bad-out");
     let err = fails(&["ingest", "celeba", "--input", s(&raw), "--out", s(&bad)]);
     assert!(err.contains("list_eval_partition.txt"), "{err}");
-    assert!(!bad.join("manifest.json").exists());
+    assert!(!bad.join("_manifest.json").exists());
 }
 
 #[test]
@@ -274,7 +276,7 @@ fn ffhq_png_tree_matches_pillow_lanczos_with_a_seeded_split() {
         "16",
     ]);
     assert_eq!(counts(&out), [("test".into(), 2), ("train".into(), 18)]);
-    let m = Manifest::read(&out.join("manifest.json")).unwrap();
+    let m = Manifest::read(&out.join("_manifest.json")).unwrap();
     let seed = m.split_seed.expect("the split seed is recorded");
     let (_, want_test) = pipeline::sources::ffhq::split_indices(20, seed);
     let want_test: Vec<String> = want_test.iter().map(|i| format!("{i:05}.png")).collect();
@@ -330,7 +332,7 @@ fn folder_mixes_formats_and_lists_corrupt_and_small_images_as_rejected() {
         .map(|(k, (_, p))| (k, p))
         .collect();
     check_with_pillow("folder", &out, &sources, 24);
-    let m = Manifest::read(&out.join("manifest.json")).unwrap();
+    let m = Manifest::read(&out.join("_manifest.json")).unwrap();
     let rejected: Vec<_> = m.splits["train"]
         .rejected
         .iter()

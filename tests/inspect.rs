@@ -1,5 +1,5 @@
 //! End-to-end `ncsn inspect`: the description, `--verify` catching a changed shard by name,
-//! and `--grid` writing a make_grid PNG of the first 64 images.
+//! `--grid` writing a make_grid PNG of the first 64 images, both directory layouts.
 
 mod common;
 
@@ -40,6 +40,11 @@ fn inspect_verify_and_grid() {
     let at = (36 * 274 + 36) * 3;
     assert_eq!(&img.data[at..at + 3], &want[..3]);
 
+    // The flat layout of earlier versions (manifest.json beside the shards) is read alike.
+    testkit::datasets::flatten(&out);
+    let flat = ok(&run(&["inspect", s(&out), "--verify"]));
+    assert!(text.starts_with(&flat), "{flat}");
+
     // Flip one byte of a shard: --verify fails naming it.
     let shard = out.join("train-00001.parquet");
     let mut bytes = std::fs::read(&shard).unwrap();
@@ -60,5 +65,9 @@ fn inspect_of_a_directory_without_manifest_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let r = run(&["inspect", s(tmp.path())]);
     assert!(!r.status.success());
-    assert!(String::from_utf8_lossy(&r.stderr).contains("manifest.json"));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("no _manifest.json (nor the manifest.json of earlier versions)"),
+        "{err}"
+    );
 }

@@ -113,14 +113,14 @@ fn a_second_train_on_a_workdir_in_use_is_refused_naming_the_first() {
     let pid = format!("pid {}, `ncsn train`", first.id());
     for extra in [&long[..], &["--resume"], &["--overwrite"]] {
         let out = train(&cfg, &data, &work, extra).output().unwrap();
-        refused(&out, &["ncsn.lock", &pid, "is using this directory"]);
+        refused(&out, &["_ncsn.lock", &pid, "is using this directory"]);
     }
     signal(&first, "-CONT");
     assert!(first.wait().unwrap().success());
     assert_eq!(logged_steps(&work), (1..=10).collect::<Vec<_>>());
     assert!(work.join("checkpoints/ckpt_00000010.safetensors").is_file());
     assert!(
-        !work.join("ncsn.lock").exists(),
+        !work.join(schemas::output::LOCK_FILE).exists(),
         "the lock goes with its run"
     );
 }
@@ -226,14 +226,14 @@ fn a_second_ingest_into_an_out_in_use_is_refused_and_partitions_share_it() {
         .spawn()
         .unwrap();
     wait_for("the first shard", || {
-        journaled(&out.join("ingest-journal.json")) >= 1
+        journaled(&out.join("_ingest-journal.json")) >= 1
     });
     signal(&first, "-STOP");
     let pid = format!("pid {}, `ncsn ingest cifar10`", first.id());
     // Neither a plain run nor the `--resume` that would fight the running one gets in.
     for extra in [&[][..], &["--resume"], &["--partition", "1/2"]] {
         let o = ncsn().args(cifar_args(&bin, &out, extra)).output().unwrap();
-        refused(&o, &["ncsn.lock", &pid, "is using this directory"]);
+        refused(&o, &["_ncsn.lock", &pid, "is using this directory"]);
     }
     signal(&first, "-CONT");
     assert!(first.wait().unwrap().success());
@@ -241,7 +241,7 @@ fn a_second_ingest_into_an_out_in_use_is_refused_and_partitions_share_it() {
     let left: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".parquet") && n != "manifest.json")
+        .filter(|n| !n.starts_with("split=") && n != "_manifest.json")
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 
@@ -254,7 +254,7 @@ fn a_second_ingest_into_an_out_in_use_is_refused_and_partitions_share_it() {
         .spawn()
         .unwrap();
     wait_for("partition 0's first shard", || {
-        journaled(&parts.join("ingest-journal.part-0-of-2.json")) >= 1
+        journaled(&parts.join("_ingest-journal.part-0-of-2.json")) >= 1
     });
     signal(&p0, "-STOP");
     let pid = format!("pid {}, `ncsn ingest cifar10 --partition 0/2`", p0.id());
@@ -270,11 +270,11 @@ fn a_second_ingest_into_an_out_in_use_is_refused_and_partitions_share_it() {
         ))
         .output()
         .unwrap();
-    refused(&again, &["ncsn.part-0-of-2.lock", &pid]);
+    refused(&again, &["_ncsn.part-0-of-2.lock", &pid]);
     let whole = ncsn().args(cifar_args(&bin, &parts, &[])).output().unwrap();
-    refused(&whole, &["ncsn.lock", &pid]);
+    refused(&whole, &["_ncsn.lock", &pid]);
     let merge = run(&["ingest", "merge", s(&parts)]);
-    refused(&merge, &["ncsn.lock", &pid]);
+    refused(&merge, &["_ncsn.lock", &pid]);
     signal(&p0, "-CONT");
     assert!(p0.wait().unwrap().success());
     ok(&run(&["ingest", "merge", s(&parts)]));
@@ -313,11 +313,11 @@ fn ingest_resume_over_a_changed_input_is_refused_naming_the_files() {
     // SIGKILLed after its first shard: the lock dies with it, the journal stays.
     let mut child = ncsn().args(&args).spawn().unwrap();
     wait_for("the first shard", || {
-        journaled(&out.join("ingest-journal.json")) >= 1
+        journaled(&out.join("_ingest-journal.json")) >= 1
     });
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(out.join("ingest-journal.json").is_file());
+    assert!(out.join("_ingest-journal.json").is_file());
 
     std::fs::remove_file(input.join("img_00042.png")).unwrap();
     let smaller = encode(30, 30, 1000, image::ImageFormat::Png);
@@ -338,7 +338,7 @@ fn ingest_resume_over_a_changed_input_is_refused_naming_the_files() {
             &want_size,
         ],
     );
-    assert!(!out.join("manifest.json").exists(), "nothing was finished");
+    assert!(!out.join("_manifest.json").exists(), "nothing was finished");
 
     // Unchanged since, a resume after a SIGKILL finishes.
     let fresh = tmp.path().join("fresh");
@@ -346,14 +346,14 @@ fn ingest_resume_over_a_changed_input_is_refused_naming_the_files() {
     args[5] = s(&fresh);
     let mut child = ncsn().args(&args).spawn().unwrap();
     wait_for("the first shard", || {
-        journaled(&fresh.join("ingest-journal.json")) >= 1
+        journaled(&fresh.join("_ingest-journal.json")) >= 1
     });
     child.kill().unwrap();
     child.wait().unwrap();
     args.push("--resume");
     ok(&ncsn().args(&args).output().unwrap());
     ok(&run(&["inspect", s(&fresh), "--verify", "--quiet"]));
-    assert!(!fresh.join("ingest-inputs.tsv").exists());
+    assert!(!fresh.join("_ingest-inputs.tsv").exists());
 }
 
 // ------------------------------------------------------------------------ early failures

@@ -8,6 +8,7 @@ use calibrate::dataset::calibrate_dir;
 use calibrate::pairwise::{squared_distance_bytes, PairwiseOptions};
 use calibrate::ScheduleOptions;
 use common::{info, random_dataset, random_rows, write_dataset};
+use schemas::layout::Layout;
 
 fn pairs() -> PairwiseOptions {
     PairwiseOptions {
@@ -170,6 +171,36 @@ fn mixed_resolutions_are_refused_naming_the_shard() {
         e.contains("train-00001.parquet") && e.contains("mixed resolutions"),
         "{e}"
     );
+}
+
+/// The current layout (a folder per split) and the flat one of earlier versions hold the same
+/// shards under other names: the same calibration.
+#[test]
+fn both_directory_layouts_calibrate_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shards = vec![
+        (info(4, 4), random_rows(9, 48, 0, 3)),
+        (info(4, 4), random_rows(4, 48, 9, 4)),
+    ];
+    let mut done = vec![];
+    for layout in [Layout::Split, Layout::Flat] {
+        let dir = tmp.path().join(format!("{layout:?}"));
+        testkit::datasets::write_dataset_in(&dir, layout, (4, 4), &[("train", shards.clone())]);
+        let c = calibrate_dir(
+            &dir,
+            &LoadOptions::default(),
+            &pairs(),
+            &ScheduleOptions::default(),
+        )
+        .unwrap()
+        .calibration;
+        done.push(c);
+    }
+    assert!(tmp
+        .path()
+        .join("Split/split=train/train-00001.parquet")
+        .is_file());
+    assert_eq!(done[0], done[1]);
 }
 
 #[test]

@@ -26,15 +26,31 @@ fn opts(out: &Path, workers: usize, shard_rows: Option<u64>) -> Options {
 
 /// (file, sha256) of every shard, in manifest order.
 fn shard_hashes(dir: &Path) -> Vec<(String, String)> {
-    let m = Manifest::read(&dir.join("manifest.json")).unwrap();
+    let m = Dataset::open(dir).unwrap().manifest;
     m.splits
         .values()
         .flat_map(|s| s.shards.iter().map(|e| (e.file.clone(), e.sha256.clone())))
         .collect()
 }
 
+/// Every file under `dir`, as `/`-separated paths relative to it, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut files = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            files.extend(files_in(&path).into_iter().map(|f| format!("{name}/{f}")));
+        } else {
+            files.push(name);
+        }
+    }
+    files.sort();
+    files
+}
+
 fn manifest_sans_source(dir: &Path) -> Manifest {
-    let mut m = Manifest::read(&dir.join("manifest.json")).unwrap();
+    let mut m = Dataset::open(dir).unwrap().manifest;
     m.source.clear();
     m
 }
@@ -211,8 +227,8 @@ fn partitions_merge_into_the_single_run_bytes() {
     );
     assert_eq!(shard_hashes(&shared), shard_hashes(&single));
     assert_eq!(
-        Manifest::read(&shared.join("manifest.json")).unwrap(),
-        Manifest::read(&single.join("manifest.json")).unwrap()
+        Manifest::read(&shared.join("_manifest.json")).unwrap(),
+        Manifest::read(&single.join("_manifest.json")).unwrap()
     );
     let err = merge(&shared).unwrap_err().to_string();
     assert!(err.contains("already merged"), "{err}");
@@ -309,22 +325,17 @@ fn a_fatal_source_error_leaves_no_half_written_shard() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("archive.tar.gz"), "{err}");
-    let mut files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     // Shard 0 (items 0..8) finished and is journaled; shard 1 died with item 13: no trace.
     // The journal's listing of the input stays for the resume.
     assert_eq!(
-        files,
+        files_in(&out),
         [
-            "ingest-inputs.tsv",
-            "ingest-journal.json",
-            "train-00000.parquet"
+            "_ingest-inputs.tsv",
+            "_ingest-journal.json",
+            "split=train/train-00000.parquet"
         ]
     );
-    let journal = std::fs::read_to_string(out.join("ingest-journal.json")).unwrap();
+    let journal = std::fs::read_to_string(out.join("_ingest-journal.json")).unwrap();
     assert_eq!(journal.matches("\"index\"").count(), 1, "{journal}");
     // With the input fixed, --resume finishes it to the bytes of a clean run.
     let mut resume = opts(&out, 2, Some(8));
@@ -363,18 +374,17 @@ fn a_split_that_cannot_be_opened_stops_the_run_after_the_splits_before_it() {
         err.contains("test_lmdb") && err.contains("no such LMDB"),
         "{err}"
     );
-    let mut files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
-    let train: Vec<String> = (0..4).map(|s| format!("train-{s:05}.parquet")).collect();
+    let train = (0..4).map(|s| format!("split=train/train-{s:05}.parquet"));
     let mut want = vec![
-        "ingest-inputs.tsv".to_string(),
-        "ingest-journal.json".to_string(),
+        "_ingest-inputs.tsv".to_string(),
+        "_ingest-journal.json".to_string(),
     ];
     want.extend(train);
-    assert_eq!(files, want, "all of train, journaled; nothing of test");
+    assert_eq!(
+        files_in(&out),
+        want,
+        "all of train, journaled; nothing of test"
+    );
 
     let mut resume = opts(&out, 2, Some(8));
     resume.resume = true;
@@ -384,4 +394,115 @@ fn a_split_that_cannot_be_opened_stops_the_run_after_the_splits_before_it() {
     ingest::ingest(&with_test_split(false), &opts(&clean, 1, Some(8))).unwrap();
     assert_eq!(shard_hashes(&out), shard_hashes(&clean));
     assert_eq!(shard_hashes(&out).len(), 8);
+}
+
+/// A run in the current layout: a folder per split, everything else named with a leading `_`.
+#[test]
+fn a_finished_run_holds_split_folders_and_underscored_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    ingest::ingest(&synthetic(&[3]), &opts(tmp.path(), 1, Some(12))).unwrap();
+    assert_eq!(
+        files_in(tmp.path()),
+        [
+            "_manifest.json",
+            "split=train/train-00000.parquet",
+            "split=train/train-00001.parquet",
+            "split=train/train-00002.parquet",
+        ]
+    );
+    let m = Dataset::open(tmp.path()).unwrap().manifest;
+    assert_eq!(
+        m.splits["train"].shards[1].file,
+        "split=train/train-00001.parquet"
+    );
+}
+
+/// What an earlier ncsn left in the flat layout is finished, and merged, in that layout: a
+/// resume of its interrupted run, the merge of its partitions. A directory holding partitions
+/// of both layouts is refused.
+#[test]
+fn flat_runs_of_earlier_versions_resume_and_merge_flat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean");
+    ingest::ingest(&synthetic(&[3, 17]), &opts(&clean, 1, Some(8))).unwrap();
+    let sha = |dir: &Path| -> Vec<String> { shard_hashes(dir).into_iter().map(|f| f.1).collect() };
+
+    // Interrupted after shard 0 (the source dies at item 13), then flattened.
+    let out = tmp.path().join("cut");
+    let mut broken = synthetic(&[3, 17]);
+    broken.splits[0].open = Box::new(|start| {
+        Ok(Box::new((start..30).map(|i| match i {
+            13 => Err(pipeline::Error::format(
+                "archive.tar.gz",
+                "unexpected end of file",
+            )),
+            _ => Ok(Item {
+                key: format!("img{i:03}.jpg"),
+                label: None,
+                payload: Payload::Encoded(vec![u8::from(![3, 17].contains(&i)), i as u8]),
+            }),
+        })))
+    });
+    assert!(ingest::ingest(&broken, &opts(&out, 1, Some(8))).is_err());
+    testkit::datasets::flatten(&out);
+    assert_eq!(
+        files_in(&out),
+        [
+            "ingest-inputs.tsv",
+            "ingest-journal.json",
+            "train-00000.parquet"
+        ]
+    );
+    // A plain run refuses it, as before; --resume finishes it flat, to the same shard bytes.
+    let err = ingest::ingest(&synthetic(&[3, 17]), &opts(&out, 1, Some(8)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ingest-journal.json") && err.contains("--resume"),
+        "{err}"
+    );
+    let mut resume = opts(&out, 1, Some(8));
+    resume.resume = true;
+    ingest::ingest(&synthetic(&[3, 17]), &resume).unwrap();
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!(ds.layout, schemas::layout::Layout::Flat);
+    assert_eq!(
+        ds.manifest.splits["train"].shards[3].file,
+        "train-00003.parquet"
+    );
+    assert_eq!(sha(&out), sha(&clean));
+    assert!(files_in(&out)
+        .iter()
+        .all(|f| !f.contains('/') && !f.starts_with('_')));
+
+    // Flat partitions merge into manifest.json.
+    let parts = tmp.path().join("parts");
+    for i in 0..2 {
+        let mut o = opts(&parts, 1, Some(8));
+        o.partition = Some(Partition { index: i, count: 2 });
+        ingest::ingest(&synthetic(&[3, 17]), &o).unwrap();
+    }
+    testkit::datasets::flatten(&parts);
+    let report = merge(&parts).unwrap();
+    assert_eq!(report.manifest_path, parts.join("manifest.json"));
+    assert_eq!(
+        Dataset::open(&parts).unwrap().layout,
+        schemas::layout::Layout::Flat
+    );
+    assert_eq!(sha(&parts), sha(&clean));
+
+    // Partition 0 flat, partition 1 current: refused, naming the flat one.
+    let mixed = tmp.path().join("mixed");
+    let mut o = opts(&mixed, 1, Some(8));
+    o.partition = Some(Partition { index: 0, count: 2 });
+    ingest::ingest(&synthetic(&[3, 17]), &o).unwrap();
+    testkit::datasets::flatten(&mixed);
+    o.partition = Some(Partition { index: 1, count: 2 });
+    ingest::ingest(&synthetic(&[3, 17]), &o).unwrap();
+    let err = merge(&mixed).unwrap_err().to_string();
+    assert!(
+        err.contains("manifest.part-0-of-2.json: is a partition in the flat layout")
+            && err.contains("_manifest.part-1-of-2.json is in the current one"),
+        "{err}"
+    );
 }

@@ -9,6 +9,7 @@ pub mod calibration;
 pub mod checkpoint;
 pub mod cifar;
 pub mod config;
+pub mod layout;
 pub mod manifest;
 pub mod output;
 pub mod rng;

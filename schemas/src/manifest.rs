@@ -1,31 +1,11 @@
-//! `manifest.json`: what an `ncsn ingest` output directory holds (SPEC §4).
+//! The manifest: what an `ncsn ingest` output directory holds (SPEC §4). Its file name, and
+//! those of the shards it lists, are in [`crate::layout`].
 
 use std::collections::BTreeMap;
 
 use crate::{JsonDocument, SCHEMA_VERSION};
 
-pub const MANIFEST_FILE: &str = "manifest.json";
-
-/// `.part-i-of-n`: what the files of partition `i` of `n` add to their names, so partitions
-/// written into one directory never collide.
-pub fn partition_suffix(index: u32, count: u32) -> String {
-    format!(".part-{index}-of-{count}")
-}
-
-/// `manifest.part-i-of-n.json`: the manifest a `--partition i/n` run writes, and what
-/// `ncsn ingest merge` looks for.
-pub fn partition_manifest_name(index: u32, count: u32) -> String {
-    format!("manifest{}.json", partition_suffix(index, count))
-}
-
-/// `(i, n)` of a name [`partition_manifest_name`] writes (and only of such a name: digits as
-/// it spells them, `i < n`); `None` for any other file.
-pub fn parse_partition_manifest_name(name: &str) -> Option<(u32, u32)> {
-    let part = name.strip_prefix("manifest.part-")?.strip_suffix(".json")?;
-    let (i, n) = part.split_once("-of-")?;
-    let (i, n) = (i.parse().ok()?, n.parse().ok()?);
-    (i < n && partition_manifest_name(i, n) == name).then_some((i, n))
-}
+pub use crate::layout::MANIFEST_FILE;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -72,7 +52,8 @@ pub struct SplitManifest {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShardEntry {
-    /// File name relative to the manifest's directory.
+    /// Path relative to the manifest's directory, `/`-separated
+    /// ([`crate::layout::Layout::shard_file`]).
     pub file: String,
     pub rows: u64,
     /// `id` of the shard's first row (ids are dense within a split).
@@ -139,7 +120,7 @@ mod tests {
             SplitManifest {
                 count: 3,
                 shards: vec![ShardEntry {
-                    file: "train-00000.parquet".into(),
+                    file: "split=train/train-00000.parquet".into(),
                     rows: 3,
                     first_id: 0,
                     bytes: 1234,
@@ -161,35 +142,14 @@ mod tests {
     }
 
     #[test]
-    fn partition_manifest_names_round_trip() {
-        for (i, n) in [(0, 1), (2, 8), (11, 12), (0, 1000)] {
-            let name = partition_manifest_name(i, n);
-            assert_eq!(parse_partition_manifest_name(&name), Some((i, n)), "{name}");
-        }
-        assert_eq!(partition_manifest_name(2, 8), "manifest.part-2-of-8.json");
-        for other in [
-            MANIFEST_FILE,
-            "manifest.part-2-of-8.json.tmp",
-            "ingest-journal.part-2-of-8.json",
-            "manifest.part-02-of-8.json",
-            "manifest.part-+2-of-8.json",
-            "manifest.part-8-of-8.json",
-            "manifest.part-a-of-8.json",
-            "manifest.part-2-of-.json",
-        ] {
-            assert_eq!(parse_partition_manifest_name(other), None, "{other}");
-        }
-    }
-
-    #[test]
     fn wrong_version_names_the_file() {
         let m = Manifest::new("cifar10", "x", "none", 32, 32);
         let text = serde_json::to_string(&m).unwrap().replace(
             &format!("\"schema_version\":{SCHEMA_VERSION}"),
             "\"schema_version\":7",
         );
-        let err = Manifest::from_json_str(&text, Path::new("out/manifest.json")).unwrap_err();
-        assert!(err.to_string().contains("out/manifest.json"), "{err}");
+        let err = Manifest::from_json_str(&text, Path::new("out/_manifest.json")).unwrap_err();
+        assert!(err.to_string().contains("out/_manifest.json"), "{err}");
         assert!(err.to_string().contains('7'), "{err}");
     }
 }

@@ -1,13 +1,15 @@
 //! Output locations, claimed before long work starts.
 //!
 //! A directory that an ncsn run writes (`ingest --out`, `train --workdir`) is locked for that
-//! run with an advisory lock (flock) on `DIR/ncsn.lock`, which holds the holder's pid and
+//! run with an advisory lock (flock) on `DIR/_ncsn.lock`, which holds the holder's pid and
 //! command. A second run on the same directory is refused at once, naming the first. The OS
 //! drops the lock when its holder dies, so a SIGKILLed run leaves nothing that blocks
 //! `--resume`. Runs that legitimately share a directory, each writing its own part of it
-//! (`ingest --partition i/n`), hold `ncsn.lock` shared and their own `ncsn.<part>.lock`
+//! (`ingest --partition i/n`), hold `_ncsn.lock` shared and their own `_ncsn.<part>.lock`
 //! exclusively, which still keeps out a whole-directory run and a second copy of the same part.
 //! A lock file is removed by its last holder, so a finished directory holds only its results.
+//! Its name starts with `_`, like every file ncsn keeps beside the shards of a dataset
+//! directory (`schemas::layout`), so that Parquet readers listing the directory skip it.
 //!
 //! A file written at the end of a long run (`sample --out`, `calibrate --out`) is checked up
 //! front with [`check_file`]: a typo in its directory costs a second, not an hour of sampling.
@@ -19,7 +21,12 @@ use std::path::{Path, PathBuf};
 use crate::SchemaError;
 
 /// The lock file of a directory.
-pub const LOCK_FILE: &str = "ncsn.lock";
+pub const LOCK_FILE: &str = "_ncsn.lock";
+
+/// The lock file of part `part` of a directory: `_ncsn.<part>.lock`.
+fn part_lock_file(part: &str) -> String {
+    format!("_ncsn.{part}.lock")
+}
 
 /// A lock held on a directory (see the module docs): released, and its files removed when no
 /// other run shares them, on drop.
@@ -43,8 +50,8 @@ impl DirLock {
         Ok(lock)
     }
 
-    /// The part `part` of `dir` (created if missing): `ncsn.lock` shared with the other parts'
-    /// runs, `ncsn.<part>.lock` for this one alone.
+    /// The part `part` of `dir` (created if missing): `_ncsn.lock` shared with the other parts'
+    /// runs, `_ncsn.<part>.lock` for this one alone.
     pub fn part(dir: &Path, part: &str, holder: &str) -> Result<DirLock, SchemaError> {
         create_dir(dir)?;
         let whole = dir.join(LOCK_FILE);
@@ -52,7 +59,7 @@ impl DirLock {
         let mut lock = DirLock {
             held: vec![(whole, file, true)],
         };
-        let own = dir.join(format!("ncsn.{part}.lock"));
+        let own = dir.join(part_lock_file(part));
         let file = acquire(&own, false)?;
         lock.held.push((own, file, false));
         lock.stamp(holder)?;
@@ -155,7 +162,7 @@ fn holders(path: &Path) -> String {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name != LOCK_FILE && name.starts_with("ncsn.") && name.ends_with(".lock") {
+            if name != LOCK_FILE && name.starts_with("_ncsn.") && name.ends_with(".lock") {
                 // Held exclusively by a part run: a shared probe is refused.
                 let held = File::open(e.path())
                     .is_ok_and(|f| matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock)));
@@ -254,7 +261,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            same.contains("ncsn.part-0-of-2.lock") && same.contains("--partition 0/2"),
+            same.contains("_ncsn.part-0-of-2.lock") && same.contains("--partition 0/2"),
             "{same}"
         );
         let whole = DirLock::exclusive(d, "ncsn ingest merge")

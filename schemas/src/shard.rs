@@ -1,7 +1,8 @@
 //! One Parquet shard row (SPEC §4): `id`, `key`, `label`, `pixels`, `pixels_crc32`, and the
-//! file's key-value metadata that says how to interpret `pixels`.
+//! metadata that says how to interpret `pixels`: in the file's key-value metadata (what ncsn
+//! reads) and in its Arrow schema (what pyarrow, pandas and HF datasets show).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema};
@@ -21,7 +22,8 @@ pub const COL_PIXELS: &str = "pixels";
 /// written before it existed lack the column and are read unchecked.
 pub const COL_PIXELS_CRC32: &str = "pixels_crc32";
 
-/// Key-value metadata keys stored in every shard's Parquet footer.
+/// Key-value metadata keys stored in every shard's Parquet footer (and, but for `SPLIT`, in its
+/// Arrow schema).
 pub mod meta {
     pub const SCHEMA_VERSION: &str = "ncsn.schema_version";
     pub const HEIGHT: &str = "ncsn.height";
@@ -30,6 +32,9 @@ pub mod meta {
     pub const DATASET: &str = "ncsn.dataset";
     pub const SPLIT: &str = "ncsn.split";
     pub const RECIPE: &str = "ncsn.recipe";
+    /// Arrow schema metadata only: the other keys as a JSON object, from which pandas'
+    /// `read_parquet` fills `DataFrame.attrs`.
+    pub const PANDAS_ATTRS: &str = "PANDAS_ATTRS";
 }
 
 /// What a shard's rows are: the image geometry and provenance, stored in its metadata.
@@ -99,14 +104,41 @@ impl ShardInfo {
         })
     }
 
-    /// The Arrow schema of a shard holding images of this geometry, metadata attached.
+    /// The Arrow schema's metadata. pyarrow reads a file's schema metadata from the Arrow
+    /// schema embedded in it, not from the footer, so without this a shard read by pyarrow,
+    /// pandas or HF datasets would not say its geometry. It holds the footer's keys that every
+    /// shard of a dataset shares (all but `ncsn.split`: the shard's folder makes that a
+    /// column, and a whole directory read through one schema would otherwise claim one split)
+    /// and [`meta::PANDAS_ATTRS`], the same keys as JSON with numbers as numbers.
+    pub fn schema_metadata(&self) -> HashMap<String, String> {
+        let mut md = self.to_metadata();
+        md.remove(meta::SPLIT);
+        let attrs = BTreeMap::from([
+            (
+                meta::SCHEMA_VERSION,
+                serde_json::Value::from(SCHEMA_VERSION),
+            ),
+            (meta::HEIGHT, self.height.into()),
+            (meta::WIDTH, self.width.into()),
+            (meta::CHANNELS, self.channels.into()),
+            (meta::DATASET, self.dataset.clone().into()),
+            (meta::RECIPE, self.recipe.clone().into()),
+        ]);
+        let attrs = serde_json::to_string(&attrs).expect("strings and numbers serialize");
+        md.insert(meta::PANDAS_ATTRS.into(), attrs);
+        md
+    }
+
+    /// The Arrow schema of a shard holding images of this geometry, with
+    /// [`ShardInfo::schema_metadata`].
     pub fn arrow_schema(&self) -> Arc<Schema> {
-        Arc::new(arrow_schema_for(self.pixel_bytes()).with_metadata(self.to_metadata()))
+        Arc::new(arrow_schema_for(self.pixel_bytes()).with_metadata(self.schema_metadata()))
     }
 }
 
-/// `{split}-{index:05}.parquet`: the file of shard `index` of a split, as `ncsn ingest` (and
-/// every test dataset) names it; readers go by the manifest's `file` instead.
+/// `{split}-{index:05}.parquet`: the file name of shard `index` of a split, as `ncsn ingest`
+/// (and every test dataset) names it, in its split's folder
+/// ([`crate::layout::Layout::shard_file`]); readers go by the manifest's `file` instead.
 pub fn file_name(split: &str, index: u64) -> String {
     format!("{split}-{index:05}.parquet")
 }
@@ -169,6 +201,13 @@ mod tests {
         );
         assert!(s.field_with_name(COL_LABEL).unwrap().is_nullable());
         assert_eq!(s.metadata()[meta::HEIGHT], "64");
+        assert!(!s.metadata().contains_key(meta::SPLIT));
+        assert_eq!(
+            s.metadata()[meta::PANDAS_ATTRS],
+            format!(
+                r#"{{"ncsn.channels":3,"ncsn.dataset":"celeba","ncsn.height":64,"ncsn.recipe":"center_crop(140)|resize(64,bilinear)","ncsn.schema_version":{SCHEMA_VERSION},"ncsn.width":64}}"#
+            )
+        );
     }
 
     #[test]

@@ -53,8 +53,9 @@ pub fn describe(ds: &Dataset) -> String {
         if sp.rejected.len() > 10 {
             let _ = writeln!(
                 s,
-                "    ... and {} more in manifest.json",
-                sp.rejected.len() - 10
+                "    ... and {} more in {}",
+                sp.rejected.len() - 10,
+                ds.layout.manifest_file()
             );
         }
     }
@@ -120,7 +121,7 @@ pub fn verify(ds: &Dataset, mut progress: impl FnMut(&str)) -> Result<u64> {
         }
         if total != sp.count {
             return Err(Error::format(
-                ds.dir.join(schemas::manifest::MANIFEST_FILE),
+                ds.manifest_path(),
                 format!(
                     "split {split}: shards hold {total} rows, count says {}",
                     sp.count

@@ -62,7 +62,7 @@ pub struct ShardWriter {
     /// Dropped after `writer` (field order), so the file is closed before it is deleted.
     tmp: TmpFile,
     info: ShardInfo,
-    bare: Arc<arrow::datatypes::Schema>,
+    schema: Arc<arrow::datatypes::Schema>,
     first_id: u64,
     rows: u64,
     row_group_rows: usize,
@@ -102,18 +102,19 @@ impl ShardWriter {
             // decode. Ids, keys and labels keep theirs, for filters on them.
             .set_column_statistics_enabled(COL_PIXELS.into(), EnabledStatistics::None)
             .build();
-        // The Arrow schema embedded by the writer carries no metadata: the file's key-value
-        // metadata above is the one copy, readable by pyarrow as `metadata.metadata`.
-        let bare = Arc::new(schemas::shard::arrow_schema_for(info.pixel_bytes()));
+        // The footer's key-value metadata above is what ncsn reads; pyarrow (hence pandas and
+        // HF datasets) reads the metadata of the Arrow schema embedded beside it instead, so
+        // that schema carries the dataset's geometry and recipe too.
+        let schema = info.arrow_schema();
         let file = HashingFile::new(file);
-        let writer = ArrowWriter::try_new(file, bare.clone(), Some(props))
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(Error::parquet(tmp.path()))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer: Some(writer),
             tmp,
             info: info.clone(),
-            bare,
+            schema,
             first_id,
             rows: 0,
             row_group_rows: row_group_rows.max(1),
@@ -178,7 +179,8 @@ impl ShardWriter {
             pixels.clone(),
             Arc::new(crcs),
         ];
-        let batch = RecordBatch::try_new(self.bare.clone(), columns).map_err(Error::arrow(tmp))?;
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), columns).map_err(Error::arrow(tmp))?;
         self.writer
             .as_mut()
             .expect("writer is open until finish")
@@ -195,7 +197,9 @@ impl ShardWriter {
         Ok(())
     }
 
-    /// Closes the file, syncs it, hashes it and renames it into place.
+    /// Closes the file, syncs it, hashes it and renames it into place. The entry's `file` is
+    /// the file's name: a caller that writes into a split's folder sets the path the manifest
+    /// lists ([`schemas::layout::Layout::shard_file`]).
     pub fn finish(mut self) -> Result<ShardEntry> {
         self.flush()?;
         let file = self

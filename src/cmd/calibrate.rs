@@ -22,13 +22,14 @@ use super::Global;
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// An `ncsn ingest` output directory (with manifest.json); its training split is used.
+    /// An `ncsn ingest` output directory (with _manifest.json, or the manifest.json of
+    /// earlier versions); its training split is used.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["sigma_begin", "dims"],
           required_unless_present = "sigma_begin")]
     data: Option<PathBuf>,
 
-    /// Where to write calibration.json [default: DIR/calibration.json with --data, else
-    /// ./calibration.json].
+    /// Where to write calibration.json [default: DIR/_calibration.json with --data (the `_`
+    /// keeps Parquet readers of DIR off it), else ./calibration.json].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 
@@ -95,7 +96,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     };
     let out = match (&args.out, &args.data) {
         (Some(out), _) => out.clone(),
-        (None, Some(dir)) => dir.join("calibration.json"),
+        (None, Some(dir)) => dir.join(schemas::layout::CALIBRATION_FILE),
         (None, None) => PathBuf::from("calibration.json"),
     };
     // Before the pairwise pass, which can take long (a missing --data is named by the pass).

@@ -12,7 +12,7 @@ use super::Global;
 /// shards and rejected inputs.
 ///
 /// `--verify` recomputes the sha256 of every shard and checks its rows, ids and metadata
-/// against manifest.json (exit code 1 naming the first bad shard). `--grid FILE.png` writes the
+/// against the manifest (exit code 1 naming the first bad shard). `--grid FILE.png` writes the
 /// first 64 images as a torchvision make_grid picture (8 per row) so a person can look.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]

@@ -30,7 +30,7 @@ pub struct Args {
     /// Training config in the authors' YAML layout (see configs/*.yml).
     #[arg(long)]
     config: PathBuf,
-    /// Directory written by `ncsn ingest` (manifest.json + shards); trains on its `train`
+    /// Directory written by `ncsn ingest` (manifest + shards); trains on its `train`
     /// split and reports the test loss on its `test` split when there is one.
     #[arg(long)]
     data: PathBuf,

@@ -1,11 +1,12 @@
-//! Small ingested directories (shards + `manifest.json`) written with the same shard writer
+//! Small ingested directories (shards + manifest) written with the same shard writer
 //! `ncsn ingest` uses, so tests of calibration, loading and training need no dataset reader.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use schemas::manifest::{Manifest, SplitManifest, MANIFEST_FILE};
+use schemas::layout::Layout;
+use schemas::manifest::{Manifest, SplitManifest};
 use schemas::shard::ShardInfo;
 use schemas::JsonDocument;
 use shards::{Row, ShardWriter};
@@ -25,27 +26,78 @@ pub fn info(split: &str, height: u32, width: u32) -> ShardInfo {
 /// One shard of a test split: its geometry and rows.
 pub type Shard = (ShardInfo, Vec<Row>);
 
-/// Writes each split's shards (`<split>-<k>.parquet`, one per entry, each with its own
-/// geometry and rows; ids continue across a split's shards) and a manifest with the
-/// geometry `manifest_hw` listing them.
+/// [`write_dataset_in`] the flat layout of earlier ncsn versions (`manifest.json`,
+/// `<split>-<k>.parquet`), which every reader still reads: the calibration, trainer and
+/// integrity tests built on these fixtures keep covering it, the tests of `ncsn ingest` (and
+/// of everything run on its output) cover the current layout.
 pub fn write_dataset(dir: &Path, manifest_hw: (u32, u32), splits: &[(&str, Vec<Shard>)]) {
+    write_dataset_in(dir, Layout::Flat, manifest_hw, splits);
+}
+
+/// Writes each split's shards in `layout` (`<split>-<k>`, one per entry, each with its own
+/// geometry and rows; ids continue across a split's shards) and a manifest with the geometry
+/// `manifest_hw` listing them.
+pub fn write_dataset_in(
+    dir: &Path,
+    layout: Layout,
+    manifest_hw: (u32, u32),
+    splits: &[(&str, Vec<Shard>)],
+) {
     std::fs::create_dir_all(dir).unwrap();
     let mut m = Manifest::new("test", "generated", "none", manifest_hw.0, manifest_hw.1);
     for (split, shards) in splits {
         let mut sm = SplitManifest::default();
         let mut first_id = 0;
         for (k, (info, rows)) in shards.iter().enumerate() {
-            let path = dir.join(schemas::shard::file_name(split, k as u64));
+            let file = layout.shard_file(split, k as u64);
+            let path = dir.join(&file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             let mut w = ShardWriter::create(&path, info, first_id, 16).unwrap();
             w.write(rows).unwrap();
-            let entry = w.finish().unwrap();
+            let mut entry = w.finish().unwrap();
+            entry.file = file;
             first_id += entry.rows;
             sm.count += entry.rows;
             sm.shards.push(entry);
         }
         m.splits.insert(split.to_string(), sm);
     }
-    m.write_atomic(&dir.join(MANIFEST_FILE)).unwrap();
+    m.write_atomic(&dir.join(layout.manifest_file())).unwrap();
+}
+
+/// Shard `k` of `split` of the ingested directory `dir`, whatever its layout.
+pub fn shard_path(dir: &Path, split: &str, k: usize) -> PathBuf {
+    let ds = shards::Dataset::open(dir).unwrap();
+    ds.shard_path(&ds.split(split).unwrap().shards[k])
+}
+
+/// Turns an ingest output directory in the current layout (finished, partitioned or
+/// interrupted) into what an earlier ncsn left in the flat layout: the shards out of their
+/// split folders, the `_` dropped from its manifests, journals and input listings, and the
+/// manifests' and journals' shard paths without the folder. Shards keep their bytes.
+pub fn flatten(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() && name.starts_with("split=") {
+            for shard in std::fs::read_dir(&path).unwrap() {
+                let shard = shard.unwrap().path();
+                std::fs::rename(&shard, dir.join(shard.file_name().unwrap())).unwrap();
+            }
+            std::fs::remove_dir(&path).unwrap();
+        } else if let Some(flat) = name.strip_prefix('_') {
+            // `"split=train/train-00000.parquet"` → `"train-00000.parquet"`.
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut parts = text.split("\"split=");
+            let mut flat_text = parts.next().unwrap().to_string();
+            for part in parts {
+                flat_text.push('"');
+                flat_text.push_str(part.split_once('/').unwrap().1);
+            }
+            std::fs::write(dir.join(flat), flat_text).unwrap();
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 }
 
 /// Random images, ids from `first_id`, keys `img<id>.png`.
@@ -84,8 +136,21 @@ pub fn id_pixels(id: u64, bytes: usize) -> Vec<u8> {
 }
 
 /// A `size × size` dataset whose pixels name their rows ([`id_pixels`]): `train` with
-/// `n_train` rows over `shards` shards and, if `n_test > 0`, a one-shard `test` split.
+/// `n_train` rows over `shards` shards and, if `n_test > 0`, a one-shard `test` split; in the
+/// flat layout, as [`write_dataset`].
 pub fn id_dataset(dir: &Path, size: u32, n_train: u64, shards: u64, n_test: u64) {
+    id_dataset_in(dir, Layout::Flat, size, n_train, shards, n_test);
+}
+
+/// [`id_dataset`] in `layout`.
+pub fn id_dataset_in(
+    dir: &Path,
+    layout: Layout,
+    size: u32,
+    n_train: u64,
+    shards: u64,
+    n_test: u64,
+) {
     let bytes = (size * size * 3) as usize;
     let mut splits = vec![];
     for (split, n, k) in [("train", n_train, shards.max(1)), ("test", n_test, 1)] {
@@ -108,7 +173,7 @@ pub fn id_dataset(dir: &Path, size: u32, n_train: u64, shards: u64, n_test: u64)
             .collect();
         splits.push((split, shards));
     }
-    write_dataset(dir, (size, size), &splits);
+    write_dataset_in(dir, layout, (size, size), &splits);
 }
 
 /// Flips one byte inside the page data of row group 0's `pixels` column chunk of `shard` (the

@@ -6,6 +6,7 @@ mod train_support;
 use std::collections::BTreeMap;
 
 use schemas::checkpoint::DataCursor;
+use schemas::layout::Layout;
 use shards::Dataset;
 use tch::Device;
 use trainer::loader::{Loader, LoaderConfig};
@@ -70,6 +71,35 @@ fn each_epoch_is_a_seeded_permutation_of_all_rows() {
     // Same seed, same stream.
     let mut again = Loader::start(&ds, "train", cfg(8, 10, false), start).unwrap();
     assert_eq!(ids(&again.next_batch().unwrap()), epochs[&0][..8]);
+}
+
+/// A directory in the current layout (a folder per split) and one in the flat layout of
+/// earlier versions stream the same batches.
+#[test]
+fn both_directory_layouts_stream_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let start = DataCursor {
+        epoch: 0,
+        rows_consumed: 0,
+    };
+    let mut streams = vec![];
+    for layout in [Layout::Split, Layout::Flat] {
+        let dir = tmp.path().join(format!("{layout:?}"));
+        testkit::datasets::id_dataset_in(&dir, layout, 4, 20, 3, 0);
+        let ds = Dataset::open(&dir).unwrap();
+        assert_eq!(ds.layout, layout);
+        let mut l = Loader::start(&ds, "train", cfg(8, 10, false), start.clone()).unwrap();
+        streams.push(
+            (0..6)
+                .flat_map(|_| ids(&l.next_batch().unwrap()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(tmp
+        .path()
+        .join("Split/split=train/train-00002.parquet")
+        .is_file());
+    assert_eq!(streams[0], streams[1]);
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! writes (see the module docs of `ingest` for the stages and why the bytes never depend on
 //! the thread counts).
 
-use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
@@ -13,7 +12,7 @@ use schemas::shard::ShardInfo;
 use shards::{default_row_group_rows, Row, ShardWriter};
 
 use super::journal::{DoneShard, Journal};
-use super::layout::shard_file;
+use super::layout::RunFiles;
 use crate::sources::{Item, Source, SplitSource};
 use crate::{Error, Result};
 
@@ -56,11 +55,10 @@ pub(super) struct Segment<'a> {
 /// shard, the workers already decode the next split, and only the run's very end drains.
 pub(super) struct Run<'a> {
     pub source: &'a Source,
+    pub files: &'a RunFiles,
     pub segments: Vec<Segment<'a>>,
     pub rows_per_shard: u64,
     pub writers: usize,
-    pub out: &'a Path,
-    pub journal_path: &'a Path,
     pub bar: &'a ProgressBar,
 }
 
@@ -193,7 +191,10 @@ impl Run<'_> {
                     split: split.name.clone(),
                     recipe: self.source.recipe.clone(),
                 };
-                let path = self.out.join(shard_file(&split.name, shard));
+                let path = self.files.shard(&split.name, shard);
+                if let Some(folder) = path.parent() {
+                    std::fs::create_dir_all(folder).map_err(Error::io(folder))?;
+                }
                 let w = ShardWriter::create(&path, &info, first_id, default_row_group_rows(&info))?;
                 current = Some((shard, w, Vec::new()));
             }
@@ -220,7 +221,8 @@ impl Run<'_> {
             let shard_end = ((shard + 1) * self.rows_per_shard).min(split.len);
             if start + n == shard_end {
                 let (index, writer, rejected) = current.take().expect("open shard");
-                let entry = writer.finish()?;
+                let mut entry = writer.finish()?;
+                entry.file = self.files.layout.shard_file(&split.name, index);
                 let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
                 journal.done.push(DoneShard {
                     split: split.name.clone(),
@@ -228,7 +230,7 @@ impl Run<'_> {
                     entry,
                     rejected,
                 });
-                journal.write(self.journal_path)?;
+                journal.write(&self.files.journal)?;
             }
         }
         // An open shard here means the run stopped early: dropping it deletes its temp file.

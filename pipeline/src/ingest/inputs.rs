@@ -3,7 +3,7 @@
 //! Shard `s` is a pure function of the input, so a resume over a changed input (files deleted,
 //! added or replaced between the kill and the resume) would mix two inputs' rows: duplicates
 //! and gaps under a manifest that verifies. So a run lists, when it starts, every file its
-//! items are read from ([`Source::inputs`]) with its size and mtime into `ingest-inputs.tsv`
+//! items are read from ([`Source::inputs`]) with its size and mtime into `_ingest-inputs.tsv`
 //! beside the journal, once (CelebA's listing is 200 000 lines, too large for the journal that
 //! is rewritten after every shard), and the journal records that file's sha256. A resume lists
 //! the input again and compares; the end of the run removes the file with the journal.

@@ -1,6 +1,6 @@
 //! The ingest journal: how `--resume` knows what is done.
 //!
-//! While a run is in progress its output directory holds `ingest-journal.json` (one per
+//! While a run is in progress its output directory holds `_ingest-journal.json` (one per
 //! partition): the run's header (the manifest minus its splits: dataset, input, recipe,
 //! geometry and every byte-changing option) and the shards finished so far with their rejected
 //! inputs. It is rewritten atomically after each shard is renamed into place, so after a

@@ -1,6 +1,8 @@
 //! `ncsn ingest merge DIR`: unifies the manifests that `--partition i/n` runs wrote into one
 //! directory (a shared filesystem, or the partitions' files copied together: their file names
-//! are disjoint) into the `manifest.json` a single-machine run would have written.
+//! are disjoint) into the `_manifest.json` a single-machine run would have written.
+//! Partitions written by an earlier ncsn in the flat layout merge into its `manifest.json`;
+//! a directory holding partitions of both layouts is refused.
 //!
 //! Partition `i` owns a contiguous block of each split's shards and numbers its rows as if no
 //! earlier partition had rejected anything. When one did, the later shards' ids are off by the
@@ -9,9 +11,8 @@
 
 use std::path::Path;
 
-use schemas::manifest::{
-    parse_partition_manifest_name, Manifest, Partition, SplitManifest, MANIFEST_FILE,
-};
+use schemas::layout::{parse_partition_manifest_name, Layout};
+use schemas::manifest::{Manifest, Partition, SplitManifest};
 use schemas::JsonDocument;
 
 use super::journal;
@@ -23,6 +24,8 @@ use shards::{default_row_group_rows, Row, ShardReader, ShardWriter};
 #[derive(Debug, Clone)]
 pub struct MergeReport {
     pub manifest: Manifest,
+    /// Where it was written: `_manifest.json` (flat partitions: `manifest.json`).
+    pub manifest_path: std::path::PathBuf,
     pub partitions: u32,
     /// Shards rewritten to renumber ids after a partition that rejected inputs.
     pub renumbered: usize,
@@ -33,20 +36,37 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
     // No partition run may be writing here meanwhile (they hold the lock shared).
     let _lock = schemas::output::DirLock::exclusive(dir, "ncsn ingest merge")?;
     let mut parts: Vec<(u32, u32, std::path::PathBuf)> = Vec::new();
+    let mut layouts: Vec<(Layout, String)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some((i, n)) = parse_partition_manifest_name(&name) {
+        if let Some((layout, i, n)) = parse_partition_manifest_name(&name) {
             parts.push((i, n, entry.path()));
+            layouts.push((layout, name));
         }
     }
     if parts.is_empty() {
-        let what = if dir.join(MANIFEST_FILE).exists() {
-            "already merged (manifest.json is here and no partition manifests are left)"
-        } else {
-            "no partition manifests (manifest.part-i-of-n.json) here: nothing to merge"
+        let what = match Layout::of_dir(dir) {
+            Some(l) => format!(
+                "already merged ({} is here and no partition manifests are left)",
+                l.manifest_file()
+            ),
+            None => "no partition manifests (_manifest.part-i-of-n.json) here: nothing to merge"
+                .to_string(),
         };
         return Err(Error::format(dir, what));
+    }
+    layouts.sort_by_key(|(l, _)| *l == Layout::Flat);
+    let layout = layouts[0].0;
+    if let Some((_, flat)) = layouts.iter().find(|(l, _)| *l != layout) {
+        return Err(Error::format(
+            dir.join(flat),
+            format!(
+                "is a partition in the flat layout of an earlier ncsn, {} is in the current \
+                 one: ingest every partition with one version",
+                layouts[0].1
+            ),
+        ));
     }
     parts.sort();
     let count = parts[0].1;
@@ -59,13 +79,13 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
     for i in 0..count {
         if !parts.iter().any(|p| p.0 == i) {
             let part = Some(Partition { index: i, count });
-            let why = if dir.join(journal_file(part)).exists() {
+            let why = if dir.join(journal_file(layout, part)).exists() {
                 "is still running or was interrupted (its journal is here; finish it with --resume)"
             } else {
                 "has not written its manifest here"
             };
             return Err(Error::format(
-                dir.join(manifest_file(part)),
+                dir.join(manifest_file(layout, part)),
                 format!("partition {i}/{count} {why}"),
             ));
         }
@@ -103,7 +123,9 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
                     ));
                 }
                 if e.first_id != sm.count {
+                    let file = e.file;
                     e = renumber(&path, sm.count)?;
+                    e.file = file;
                     renumbered += 1;
                 }
                 sm.count += e.rows;
@@ -113,12 +135,14 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
         }
         merged.splits.insert(name.clone(), sm);
     }
-    merged.write_atomic(&dir.join(MANIFEST_FILE))?;
+    let manifest_path = dir.join(layout.manifest_file());
+    merged.write_atomic(&manifest_path)?;
     for p in &parts {
         std::fs::remove_file(&p.2).map_err(Error::io(&p.2))?;
     }
     Ok(MergeReport {
         manifest: merged,
+        manifest_path,
         partitions: count,
         renumbered,
     })

@@ -1,5 +1,5 @@
-//! The shard writer of `ncsn ingest` (SPEC §4): a [`Source`] in, Parquet shards and
-//! `manifest.json` out.
+//! The shard writer of `ncsn ingest` (SPEC §4): a [`Source`] in, Parquet shards (one folder
+//! per split) and `_manifest.json` out ([`schemas::layout`]).
 //!
 //! Shard `s` of a split holds the accepted images among source items `[s·R, (s+1)·R)`
 //! (`R = --shard-rows`), so every shard is a pure function of the input and the options: that is
@@ -62,9 +62,7 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
 
     let out = &opts.out;
     let _lock = lock(source, opts)?;
-    let manifest_path = out.join(layout::manifest_file(opts.partition));
-    let journal_path = out.join(layout::journal_file(opts.partition));
-    let inputs_path = out.join(layout::inputs_file(opts.partition));
+    let files = layout::RunFiles::new(out, opts.partition);
     let blocks: Vec<_> = source
         .splits
         .iter()
@@ -81,49 +79,40 @@ pub fn ingest(source: &Source, opts: &Options) -> Result<Summary> {
         already_complete,
     };
 
-    let start = resume::start(
-        source,
-        out,
-        &header,
-        &blocks,
-        opts.resume,
-        &manifest_path,
-        &journal_path,
-    )?;
+    let start = resume::start(source, &files, &header, &blocks, opts.resume)?;
     let mut journal = match start {
         Start::Complete(manifest) => {
-            let _ = std::fs::remove_file(&inputs_path);
+            let _ = std::fs::remove_file(&files.inputs);
             return Ok(summary(manifest, 0, 0, true));
         }
         Start::Run(journal) => journal,
     };
     match &journal.inputs_sha256 {
-        Some(sha256) => inputs::check(source, &inputs_path, sha256)?,
-        None => journal.inputs_sha256 = Some(inputs::record(source, &inputs_path)?),
+        Some(sha256) => inputs::check(source, &files.inputs, sha256)?,
+        None => journal.inputs_sha256 = Some(inputs::record(source, &files.inputs)?),
     }
-    journal.write(&journal_path)?;
+    journal.write(&files.journal)?;
 
     let pool = engine::worker_pool(workers)?;
     let plan = resume::plan(source, &blocks, rows_per_shard, &mut journal);
     let bar = progress::bar(plan.items, opts.progress, "images");
     bar.set_message(format!("ingest {}", source.dataset));
-    resume::remove_stale_temporaries(source, out, &blocks);
+    resume::remove_stale_temporaries(source, &files, &blocks);
     let run = engine::Run {
         source,
+        files: &files,
         segments: plan.segments,
         rows_per_shard,
         writers,
-        out,
-        journal_path: &journal_path,
         bar: &bar,
     };
     journal = run.run(&pool, journal)?;
     bar.finish_and_clear();
 
     let manifest = journal.into_manifest(source.splits.iter().map(|s| s.name.as_str()));
-    manifest.write_atomic(&manifest_path)?;
-    std::fs::remove_file(&journal_path).map_err(Error::io(&journal_path))?;
-    std::fs::remove_file(&inputs_path).map_err(Error::io(&inputs_path))?;
+    manifest.write_atomic(&files.manifest)?;
+    std::fs::remove_file(&files.journal).map_err(Error::io(&files.journal))?;
+    std::fs::remove_file(&files.inputs).map_err(Error::io(&files.inputs))?;
     Ok(summary(manifest, plan.items, plan.resumed_shards, false))
 }
 

@@ -6,7 +6,6 @@
 //! starting at the first shard the journal does not list.
 
 use std::ops::Range;
-use std::path::Path;
 
 use schemas::atomic::tmp_path;
 use schemas::manifest::Manifest;
@@ -14,7 +13,7 @@ use schemas::JsonDocument;
 
 use super::engine::Segment;
 use super::journal::{self, Journal};
-use super::layout::shard_file;
+use super::layout::RunFiles;
 use crate::sources::Source;
 use crate::{Error, Result};
 
@@ -26,17 +25,16 @@ pub(super) enum Start {
     Run(Journal),
 }
 
-/// The state of `out` for a run of `header` writing shard blocks `blocks` of the source's
-/// splits (in order), its manifest at `manifest_path` and its journal at `journal_path`.
+/// The state of the output directory for a run of `header` writing shard blocks `blocks` of
+/// the source's splits (in order) into `files`.
 pub(super) fn start(
     source: &Source,
-    out: &Path,
+    files: &RunFiles,
     header: &Manifest,
     blocks: &[Range<u64>],
     resume: bool,
-    manifest_path: &Path,
-    journal_path: &Path,
 ) -> Result<Start> {
+    let (manifest_path, journal_path) = (&files.manifest, &files.journal);
     if manifest_path.exists() {
         let done = Manifest::read(manifest_path)?;
         if !resume {
@@ -64,7 +62,7 @@ pub(super) fn start(
     if !resume {
         for (split, block) in source.splits.iter().zip(blocks) {
             if let Some(s) = block.clone().next() {
-                let p = out.join(shard_file(&split.name, s));
+                let p = files.shard(&split.name, s);
                 if p.exists() {
                     return Err(Error::format(
                         &p,
@@ -146,10 +144,10 @@ pub(super) fn plan<'a>(
 
 /// Deletes the temporaries a killed run left of the shards in `blocks`: never part of the
 /// output.
-pub(super) fn remove_stale_temporaries(source: &Source, out: &Path, blocks: &[Range<u64>]) {
+pub(super) fn remove_stale_temporaries(source: &Source, files: &RunFiles, blocks: &[Range<u64>]) {
     for (split, block) in source.splits.iter().zip(blocks) {
         for s in block.clone() {
-            let _ = std::fs::remove_file(tmp_path(&out.join(shard_file(&split.name, s))));
+            let _ = std::fs::remove_file(tmp_path(&files.shard(&split.name, s)));
         }
     }
 }

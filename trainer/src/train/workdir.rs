@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use schemas::checkpoint::{TrainRun, RUN_FILE};
-use schemas::manifest::MANIFEST_FILE;
 use schemas::output::DirLock;
 use schemas::{JsonDocument, SCHEMA_VERSION};
 use shards::Dataset;
@@ -33,7 +32,7 @@ pub(super) fn claim(opts: &TrainOptions, ds: &Dataset) -> Result<DirLock> {
     let run = TrainRun {
         schema_version: SCHEMA_VERSION,
         data: opts.data.display().to_string(),
-        data_manifest_sha256: shards::sha256_file(&ds.dir.join(MANIFEST_FILE))?.0,
+        data_manifest_sha256: shards::sha256_file(&ds.manifest_path())?.0,
         shuffle_buffer: opts.shuffle_buffer,
     };
     let run_file = work.join(RUN_FILE);
