@@ -6,6 +6,11 @@
 //! state tuple `(version, shape, dtype, is_fortran, raw_bytes)`. This VM understands the opcodes
 //! such a file (and the same dict re-pickled by Python 3, protocols 2-5) uses, builds values
 //! without executing anything, and [`cifar_batch`] pulls `data` and `labels` out of them.
+//!
+//! A pickle is a program, so a hostile one is bounded: values nest at most [`MAX_DEPTH`] deep
+//! (dropping a value nested 100 000 deep overflows the stack; a CIFAR batch nests 6), and the
+//! memo's copies may create at most as many values as the pickle has bytes (copying a list of
+//! two copies of itself 40 times is 2^40 values from 300 bytes).
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -52,6 +57,34 @@ impl Value {
     }
 }
 
+/// How deep values may nest; see the module docs.
+pub const MAX_DEPTH: usize = 32;
+
+/// Nesting depth of `v`, 1 for a scalar. Values in the VM are at most [`MAX_DEPTH`] deep, so
+/// this recursion is too.
+fn depth(v: &Value) -> usize {
+    let max = |items: &mut dyn Iterator<Item = &Value>| items.map(depth).max().unwrap_or(0);
+    match v {
+        Value::List(x) | Value::Tuple(x) => 1 + max(&mut x.iter()),
+        Value::Dict(kv) => 1 + max(&mut kv.iter().flat_map(|(k, v)| [k, v])),
+        Value::Call(f, args) => 1 + max(&mut std::iter::once(&**f).chain(args)),
+        Value::Built(obj, state) => 1 + depth(obj).max(depth(state)),
+        _ => 1,
+    }
+}
+
+/// Number of values in `v`, itself included.
+fn size(v: &Value) -> usize {
+    let sum = |items: &mut dyn Iterator<Item = &Value>| items.map(size).sum::<usize>();
+    match v {
+        Value::List(x) | Value::Tuple(x) => 1 + sum(&mut x.iter()),
+        Value::Dict(kv) => 1 + sum(&mut kv.iter().flat_map(|(k, v)| [k, v])),
+        Value::Call(f, args) => 1 + sum(&mut std::iter::once(&**f).chain(args)),
+        Value::Built(obj, state) => 1 + size(obj) + size(state),
+        _ => 1,
+    }
+}
+
 /// Parses a whole pickle into its value tree. The error says which opcode or offset broke.
 pub fn parse(data: &[u8]) -> Result<Value, String> {
     let mut vm = Vm {
@@ -59,6 +92,7 @@ pub fn parse(data: &[u8]) -> Result<Value, String> {
         pos: 0,
         stack: Vec::new(),
         memo: HashMap::new(),
+        copy_budget: data.len() + (1 << 16),
     };
     vm.run()
 }
@@ -68,6 +102,8 @@ struct Vm<'a> {
     pos: usize,
     stack: Vec<Value>,
     memo: HashMap<u32, Value>,
+    /// Values the memo may still copy (see the module docs).
+    copy_budget: usize,
 }
 
 impl Vm<'_> {
@@ -118,6 +154,38 @@ impl Vm<'_> {
         self.stack.pop();
         Ok(items)
     }
+    /// Refuses to put `items` inside a container if that would nest deeper than [`MAX_DEPTH`].
+    fn nest<'v>(&self, items: impl IntoIterator<Item = &'v Value>) -> Result<(), String> {
+        if items.into_iter().any(|v| depth(v) >= MAX_DEPTH) {
+            return Err(format!(
+                "values nest deeper than {MAX_DEPTH} at byte {} (not a CIFAR-10 batch)",
+                self.pos
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a memo copy of `v` against the copy budget, then makes it.
+    fn copy(&mut self, v: &Value) -> Result<Value, String> {
+        self.copy_budget = self.copy_budget.checked_sub(size(v)).ok_or_else(|| {
+            format!(
+                "the memo copies more values than the pickle has bytes at byte {} \
+                 (a pickle bomb?)",
+                self.pos
+            )
+        })?;
+        Ok(v.clone())
+    }
+
+    /// Stores a copy of the top of the stack in memo slot `i`.
+    fn memo_put(&mut self, i: u32) -> Result<(), String> {
+        let top = self.stack.pop().ok_or("pickle stack underflow")?;
+        let copy = self.copy(&top);
+        self.stack.push(top);
+        self.memo.insert(i, copy?);
+        Ok(())
+    }
+
     fn top(&mut self) -> Result<&mut Value, String> {
         self.stack
             .last_mut()
@@ -195,14 +263,17 @@ impl Vm<'_> {
                 b'}' => self.stack.push(Value::Dict(vec![])),
                 b'l' => {
                     let items = self.pop_mark()?;
+                    self.nest(&items)?;
                     self.stack.push(Value::List(items))
                 }
                 b't' => {
                     let items = self.pop_mark()?;
+                    self.nest(&items)?;
                     self.stack.push(Value::Tuple(items))
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
+                    self.nest(&items)?;
                     self.stack.push(Value::Dict(pairs(items)?))
                 }
                 0x85..=0x87 => {
@@ -211,10 +282,12 @@ impl Vm<'_> {
                         return Err("pickle stack underflow".into());
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
+                    self.nest(&items)?;
                     self.stack.push(Value::Tuple(items))
                 }
                 b'a' => {
                     let v = self.pop()?;
+                    self.nest([&v])?;
                     match self.top()? {
                         Value::List(l) => l.push(v),
                         _ => return Err(format!("APPEND to a non-list at byte {at}")),
@@ -222,6 +295,7 @@ impl Vm<'_> {
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
+                    self.nest(&items)?;
                     match self.top()? {
                         Value::List(l) => l.extend(items),
                         _ => return Err(format!("APPENDS to a non-list at byte {at}")),
@@ -230,6 +304,7 @@ impl Vm<'_> {
                 b's' => {
                     let v = self.pop()?;
                     let k = self.pop()?;
+                    self.nest([&k, &v])?;
                     match self.top()? {
                         Value::Dict(d) => d.push((k, v)),
                         _ => return Err(format!("SETITEM on a non-dict at byte {at}")),
@@ -237,6 +312,7 @@ impl Vm<'_> {
                 }
                 b'u' => {
                     let items = pairs(self.pop_mark()?)?;
+                    self.nest(items.iter().flat_map(|(k, v)| [k, v]))?;
                     match self.top()? {
                         Value::Dict(d) => d.extend(items),
                         _ => return Err(format!("SETITEMS on a non-dict at byte {at}")),
@@ -259,6 +335,7 @@ impl Vm<'_> {
                         _ => return Err(format!("REDUCE without an argument tuple at byte {at}")),
                     };
                     let f = self.pop()?;
+                    self.nest(std::iter::once(&f).chain(&args))?;
                     self.stack.push(reduce(f, args))
                 }
                 0x81 => {
@@ -268,28 +345,27 @@ impl Vm<'_> {
                         _ => return Err(format!("NEWOBJ without an argument tuple at byte {at}")),
                     };
                     let cls = self.pop()?;
+                    self.nest(std::iter::once(&cls).chain(&args))?;
                     self.stack.push(Value::Call(Box::new(cls), args))
                 }
                 b'b' => {
                     let state = self.pop()?;
                     let obj = self.pop()?;
+                    self.nest([&obj, &state])?;
                     self.stack
                         .push(Value::Built(Box::new(obj), Box::new(state)))
                 }
                 b'q' => {
                     let i = self.u8()? as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 b'r' => {
                     let i = self.u32()?;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 0x94 => {
                     let i = self.memo.len() as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 b'h' | b'j' => {
                     let i = if op == b'h' {
@@ -297,9 +373,11 @@ impl Vm<'_> {
                     } else {
                         self.u32()?
                     };
-                    let v = self.memo.get(&i).cloned();
+                    let v = self.memo.remove(&i);
                     let v = v.ok_or_else(|| format!("memo {i} used before it was set"))?;
-                    self.stack.push(v)
+                    let copy = self.copy(&v);
+                    self.memo.insert(i, v);
+                    self.stack.push(copy?)
                 }
                 _ => {
                     return Err(format!(
@@ -422,6 +500,28 @@ mod tests {
         for cut in [1, 10, 100, bytes.len() - 1] {
             assert!(cifar_batch(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_memo_doubling_bomb_is_refused() {
+        // L0 = []; L(k+1) = [Lk, Lk], memoised: 40 levels are 2^40 values from 250 bytes.
+        let mut p = vec![0x80, 2, b']', b'q', 0];
+        for k in 0..40u8 {
+            p.extend([b'(', b'h', k, b'h', k, b'l', b'q', k + 1]);
+        }
+        p.push(b'.');
+        let err = parse(&p).unwrap_err();
+        assert!(err.contains("pickle bomb"), "{err}");
+    }
+
+    #[test]
+    fn nesting_100000_deep_is_refused_not_a_stack_overflow() {
+        let mut p = vec![0x80, 2];
+        p.extend(std::iter::repeat_n(b']', 100_000));
+        p.extend(std::iter::repeat_n(b'a', 99_999));
+        p.push(b'.');
+        let err = parse(&p).unwrap_err();
+        assert!(err.contains("nest deeper than 32"), "{err}");
     }
 
     #[test]
