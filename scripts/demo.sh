@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on embedded data (no download), on a CPU in a few minutes:
 #   synth      procedural images in CIFAR-10's real binary format (10 classes of shapes)
-#   ingest     -> Parquet shards + manifest.json
+#   ingest     -> Parquet shards (a folder per split) + _manifest.json
 #   calibrate  -> calibration.json (sigma_1, gamma, L, eps; paper Techniques 1, 2, 4)
 #   train      a small NCSNv2 (configs/demo.yml) for a few hundred steps, EMA, checkpoints
 #   sample     annealed Langevin dynamics with denoising -> demo-out/samples.png

@@ -2,7 +2,8 @@
 # Idempotent project setup on a fresh machine: libtorch for tch (from PyPI's torch 2.11.0 wheel,
 # or an already-importable torch 2.11 as on the lent GPU machines), the Python reference tools the
 # tests compare against (Pillow, numpy, pyarrow, scipy; pytorch-fid with the torchvision of torch
-# 2.11), and the Debian build tools some crates need (cmake + nasm for turbojpeg's libjpeg-turbo).
+# 2.11; pandas, polars, DuckDB, HF datasets and webdataset, which read the shards and exports), and
+# the Debian build tools some crates need (cmake + nasm for turbojpeg's libjpeg-turbo).
 #
 # Result: .venv/ (git-ignored) and .libtorch/libtorch/{include,lib,build-version}, which
 # .cargo/config.toml points LIBTORCH at. Afterwards plain `cargo build` / `cargo test` work.
@@ -15,6 +16,9 @@ PY_REFS=(numpy pillow==11.3.0 pyarrow scipy safetensors)
 # FID parity tests and scripts/bench_fid.sh: pytorch-fid and the torchvision release built for
 # torch 2.11, both without dependencies so that pip never replaces the torch above.
 FID_REFS=(torchvision==0.26.0 pytorch-fid==0.3.0)
+# tests/python_ecosystem.rs and tests/export.rs: the tools the README says read the shards and the
+# WebDataset export. Installed with their dependencies, under a constraint that keeps torch.
+ECOSYSTEM_REFS=(pandas==3.1.1 polars==2.1.0 duckdb==2.0.1 datasets==5.2.0 webdataset==1.0.2)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -75,7 +79,9 @@ if [ -n "$missing" ]; then
   "$py" -m pip install -q --no-cache-dir --disable-pip-version-check $missing
 fi
 
-fid_missing=$("$py" - "${FID_REFS[@]}" <<'PY'
+# The specs (name==version) of "$@" that are not installed at that version.
+not_installed() {
+  "$py" - "$@" <<'PY'
 import sys
 from importlib import metadata
 need = []
@@ -89,10 +95,19 @@ for spec in sys.argv[1:]:
         need.append(spec)
 print(" ".join(need))
 PY
-)
+}
+fid_missing=$(not_installed "${FID_REFS[@]}")
 if [ -n "$fid_missing" ]; then
   log "installing FID reference tools (no dependencies): $fid_missing"
   "$py" -m pip install -q --no-cache-dir --disable-pip-version-check --no-deps $fid_missing
+fi
+eco_missing=$(not_installed "${ECOSYSTEM_REFS[@]}")
+if [ -n "$eco_missing" ]; then
+  log "installing the Parquet and WebDataset readers: $eco_missing"
+  constraints=$(mktemp)
+  echo "torch==$TORCH_VERSION" > "$constraints"
+  "$py" -m pip install -q --no-cache-dir --disable-pip-version-check -c "$constraints" $eco_missing
+  rm -f "$constraints"
 fi
 
 # --- libtorch layout for torch-sys ---------------------------------------------------------

@@ -8,11 +8,12 @@ use clap::{Parser, Subcommand};
 /// Score-based generative models (NCSNv2), from raw datasets to samples.
 ///
 /// The stages, in order:
-///   1. `ingest`     raw dataset -> cropped/resized Parquet shards + manifest.json
+///   1. `ingest`     raw dataset -> cropped/resized Parquet shards + _manifest.json
 ///   2. `calibrate`  shards -> calibration.json (sigma_1, gamma, L, epsilon; paper Techniques 1-4)
 ///   3. `train`      shards + config (+ calibration) -> checkpoints (EMA, Adam, exact resume)
 ///   4. `sample`     checkpoint -> PNG grid of annealed Langevin samples
 ///   5. `fid-stats`, `fid`  reference statistics of the data; FID and Inception Score of samples
+///   6. `export`     shards -> WebDataset tars for other trainers (`inspect`: what they hold)
 ///
 /// Start with `ncsn doctor` if something does not work.
 #[derive(Parser)]
@@ -30,6 +31,7 @@ struct Cli {
 enum Command {
     Ingest(cmd::ingest::Args),
     Inspect(cmd::inspect::Args),
+    Export(cmd::export::Args),
     Calibrate(cmd::calibrate::Args),
     Train(cmd::train::Args),
     Sample(cmd::sample::Args),
@@ -47,6 +49,7 @@ fn main() {
     let result = match cli.command {
         Command::Ingest(a) => cmd::ingest::run(a, &global),
         Command::Inspect(a) => cmd::inspect::run(a, &global),
+        Command::Export(a) => cmd::export::run(a, &global),
         Command::Calibrate(a) => cmd::calibrate::run(a, &global),
         Command::Train(a) => cmd::train::run(a, &global),
         Command::Sample(a) => cmd::sample::run(a, &global),

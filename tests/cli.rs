@@ -56,6 +56,7 @@ fn help_lists_every_subcommand() {
         [
             "ingest",
             "inspect",
+            "export",
             "calibrate",
             "train",
             "sample",

@@ -49,17 +49,20 @@ pub fn make_grid(
 
 /// Writes an RGB PNG atomically (temporary file, then rename).
 pub fn write_png(path: &Path, img: &Rgb8) -> Result<()> {
-    schemas::atomic::write_atomic_with(path, |w| {
-        let mut enc = png::Encoder::new(w, img.width, img.height);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(std::io::Error::other)?;
-        writer
-            .write_image_data(&img.data)
-            .map_err(std::io::Error::other)?;
-        writer.finish().map_err(std::io::Error::other)
-    })
-    .map_err(|e| Error::format(path, format!("cannot write PNG: {e}")))
+    schemas::atomic::write_atomic_with(path, |w| encode_png(img, w))
+        .map_err(|e| Error::format(path, format!("cannot write PNG: {e}")))
+}
+
+/// `img` as an 8-bit RGB PNG into `w` (lossless: decoders give back exactly `img.data`).
+pub fn encode_png(img: &Rgb8, w: impl std::io::Write) -> std::io::Result<()> {
+    let mut enc = png::Encoder::new(w, img.width, img.height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+    writer
+        .write_image_data(&img.data)
+        .map_err(std::io::Error::other)?;
+    writer.finish().map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod calibrate;
 pub mod doctor;
+pub mod export;
 pub mod fid;
 pub mod fid_stats;
 pub mod ingest;

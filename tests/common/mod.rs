@@ -47,3 +47,39 @@ pub fn ok_text(args: &[&str]) -> String {
     );
     text
 }
+
+/// The ```` ```python ```` blocks of the README section whose heading line is `heading` (up to
+/// the next heading of the same or a higher level), in order: tests run them as written, so
+/// the documented code cannot rot.
+pub fn readme_python_blocks(heading: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let level = heading.split(' ').next().unwrap();
+    let mut lines = readme.lines().skip_while(|l| *l != heading);
+    assert!(lines.next().is_some(), "README.md has no `{heading}`");
+    let mut blocks = vec![];
+    let mut block: Option<String> = None;
+    for line in lines {
+        match (&mut block, line) {
+            (None, "```python") => block = Some(String::new()),
+            (Some(b), "```") => {
+                blocks.push(std::mem::take(b));
+                block = None;
+            }
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            (None, _) => {
+                let hashes = line.split(' ').next().unwrap_or_default();
+                if !hashes.is_empty()
+                    && hashes.chars().all(|c| c == '#')
+                    && hashes.len() <= level.len()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    blocks
+}
