@@ -44,6 +44,11 @@ enum Command {
 }
 
 fn main() {
+    // A reader that stops early (`ncsn inspect DIR | head`) ends ncsn the way it ends any Unix
+    // filter, by SIGPIPE, rather than as a "Broken pipe" panic (exit 101): Rust starts
+    // programs with SIGPIPE ignored, so every `println!` into the closed pipe would panic.
+    // SAFETY: restoring the default disposition at start-up, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let global = cmd::Global { quiet: cli.quiet };
     let result = match cli.command {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use schemas::calibration::Calibration;
 use schemas::config::Config;
 use schemas::JsonDocument;
-use trainer::train::{train, TrainOptions};
+use trainer::train::{train, StopSignal, TrainOptions};
 
 use super::Global;
 
@@ -16,7 +16,9 @@ use super::Global;
 /// (Technique 5), streaming the shards of `ncsn ingest`.
 ///
 /// Writes into --workdir: config.yml (the effective config), checkpoints/ (model, EMA, Adam
-/// state, data cursor; every `training.snapshot_freq` steps and at exit, Ctrl-C included),
+/// state, data cursor; every `training.snapshot_freq` steps and at exit, Ctrl-C and SIGTERM
+/// included: the step in flight finishes, a checkpoint is written, and the exit status is 130
+/// for SIGINT, 143 for SIGTERM),
 /// metrics.jsonl, loss.png and samples/step_N.png (EMA samples at each snapshot).
 /// `--resume` continues from the latest checkpoint exactly where it stopped. One run at a time
 /// uses a --workdir (a second is refused, naming the first's pid), and a fresh run refuses a
@@ -126,9 +128,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     }
     let device = torchrt::parse_device(&args.device)?;
 
-    // Ctrl-C: finish the step in flight, write a checkpoint, then stop.
+    // SIGINT (Ctrl-C) or SIGTERM (preemption, `timeout`, `docker stop`): finish the step in
+    // flight, write a checkpoint, then stop.
     let stop = Arc::new(AtomicBool::new(false));
-    trainer::train::stop_on_ctrl_c(stop.clone()).context("installing the Ctrl-C handler")?;
+    trainer::train::stop_on_signals(stop.clone())
+        .context("installing the SIGINT/SIGTERM handler")?;
 
     let mut opts = TrainOptions::new(&args.data, &args.workdir);
     opts.resume = args.resume;
@@ -157,11 +161,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         100.0 * s.data_wait_fraction,
     );
     if s.interrupted {
+        let signal = trainer::train::stop_signal().unwrap_or(StopSignal::Interrupt);
         eprintln!(
-            "stopped by Ctrl-C at step {}; continue with the same command plus --resume",
+            "stopped by {} at step {}; continue with the same command plus --resume",
+            signal.name(),
             s.step
         );
-        std::process::exit(130);
+        std::process::exit(signal.exit_code());
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! (Technique 5), and every `snapshot_freq` steps a checkpoint, the test loss and a grid of
 //! samples. Around it, one file per job: [`options`] (what a run is asked), [`resume`] (where
 //! it starts), [`nets`] (the network and its EMA twin), [`data`] (shards, stream, held-out
-//! batch), [`snapshot`] (checkpoint assembly, test loss, samples), [`stop`] (Ctrl-C),
+//! batch), [`snapshot`] (checkpoint assembly, test loss, samples), [`stop`] (SIGINT, SIGTERM),
 //! [`workdir`] (the run's lock, `--overwrite`, the data a resume must find again).
 //!
 //! Exact resume: every random draw is a function of the seed and a position that the checkpoint
@@ -32,7 +32,7 @@ use tch::{Kind, Tensor};
 pub use data::check_data;
 pub use error::{Result, TrainError};
 pub use options::{Summary, TrainOptions};
-pub use stop::stop_on_ctrl_c;
+pub use stop::{stop_on_signals, stop_signal, StopSignal};
 
 use crate::checkpoint;
 use crate::data_transform::{DataTransform, TorchRng};

@@ -75,7 +75,7 @@ pub struct Summary {
     /// Share of the step time spent waiting for data.
     pub data_wait_fraction: f64,
     pub steps_per_second: f64,
-    /// Stopped by the stop flag (Ctrl-C) before `n_iters`.
+    /// Stopped by the stop flag (SIGINT, SIGTERM: [`super::stop_signal`]) before `n_iters`.
     pub interrupted: bool,
     /// The last checkpoint written.
     pub checkpoint: Option<PathBuf>,

@@ -1,0 +1,183 @@
+//! How `ncsn` ends when something outside it asks: SIGTERM (Slurm preemption, `timeout`,
+//! `docker stop`, torchrun) stops `train` as cleanly as Ctrl-C does, with a resumable
+//! checkpoint and status 143, and a reader that closes the pipe early (`| head`) ends a
+//! command quietly instead of a "Broken pipe" panic.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ncsn() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ncsn"))
+}
+
+fn config(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("tiny.yml");
+    std::fs::write(
+        &p,
+        r#"
+training: {batch_size: 4, n_iters: 6, snapshot_freq: 3, snapshot_sampling: true}
+sampling: {batch_size: 4, step_lr: 0.00001, n_steps_each: 2}
+data: {dataset: "TEST", image_size: 8, channels: 3}
+model: {sigma_begin: 10, num_classes: 5, sigma_end: 0.01, normalization: InstanceNorm++, nonlinearity: elu, ngf: 4}
+optim: {optimizer: Adam, lr: 0.001}
+"#,
+    )
+    .unwrap();
+    p
+}
+
+/// `train --config CFG --data DATA --workdir WORK`, then `extra`.
+fn train_args(cfg: &Path, data: &Path, work: &Path, extra: &[&str]) -> Vec<String> {
+    let paths = [("--config", cfg), ("--data", data), ("--workdir", work)];
+    let mut args = vec!["train".to_string()];
+    for (flag, p) in paths {
+        args.extend([flag.to_string(), p.display().to_string()]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// (step, loss) of every logged training step in WORK/metrics.jsonl.
+fn losses(work: &Path) -> Vec<(u64, f64)> {
+    trainer::metrics::read(&work.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.loss.map(|l| (r.step, l)))
+        .collect()
+}
+
+fn with_n_iters(args: &[String], n: u64) -> Vec<String> {
+    let mut args = args.to_vec();
+    let i = args.iter().position(|a| a == "--n-iters").unwrap();
+    args[i + 1] = n.to_string();
+    args
+}
+
+/// SIGTERM mid-run: the step in flight finishes, its checkpoint is written, the exit status is
+/// 143 with a `--resume` hint naming the signal, and the resumed run's losses are bit for bit
+/// those of a run never stopped (CPU).
+#[test]
+fn sigterm_checkpoints_and_resume_matches_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    testkit::datasets::id_dataset(&data, 8, 24, 2, 8);
+    let cfg = config(tmp.path());
+    let (work, whole) = (tmp.path().join("run"), tmp.path().join("whole"));
+    let extra = [
+        "--n-iters",
+        "100000",
+        "--snapshot-freq",
+        "100000",
+        "--snapshot-samples",
+        "0",
+        "--log-every",
+        "1",
+        "--quiet",
+    ];
+    let base = train_args(&cfg, &data, &work, &extra);
+    let child = ncsn()
+        .args(&base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while trainer::metrics::read(&work.join("metrics.jsonl")).map_or(0, |r| r.len()) < 3 {
+        assert!(t0.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("stopped by SIGTERM at step") && err.contains("--resume"),
+        "{err}"
+    );
+    let latest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.join("checkpoints/latest.json")).unwrap(),
+    )
+    .unwrap();
+    let stopped = latest["step"].as_u64().unwrap();
+    assert_eq!(losses(&work).last().map(|l| l.0), Some(stopped));
+
+    // Resume to three steps past the stop; a second workdir runs the same steps without a stop.
+    let end = stopped + 3;
+    let mut resumed = with_n_iters(&base, end);
+    resumed.push("--resume".into());
+    let out = ncsn().args(&resumed).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = ncsn()
+        .args(with_n_iters(&train_args(&cfg, &data, &whole, &extra), end))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (got, want) = (losses(&work), losses(&whole));
+    assert_eq!(
+        got.iter().map(|l| l.0).collect::<Vec<_>>(),
+        (1..=end).collect::<Vec<_>>()
+    );
+    assert_eq!(got, want, "losses after a SIGTERM and --resume");
+}
+
+/// `ncsn … | head -1`: a reader that closes the pipe early ends ncsn quietly, killed by SIGPIPE
+/// like any Unix filter, not a "Broken pipe" panic (exit 101) on stderr. `model-info` prints
+/// with `println!`, line by line (clap's own `--help` already swallowed the error).
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let args = ["model-info", "--config", cfg.to_str().unwrap()];
+    let mut child = ncsn()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end before ncsn writes (it loads libtorch first): its first line meets a
+    // closed pipe, as the second does behind `head -1`.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGPIPE),
+        "{status}: {err}"
+    );
+
+    // Through a shell, as a person types it.
+    for line in [
+        format!(
+            "'{}' model-info --config '{}' | head -1",
+            env!("CARGO_BIN_EXE_ncsn"),
+            args[2]
+        ),
+        format!("'{}' --help | head -1", env!("CARGO_BIN_EXE_ncsn")),
+    ] {
+        let out = Command::new("bash")
+            .args(["-o", "pipefail", "-c", &line])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{line}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{line}: {err}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            1,
+            "{line}"
+        );
+    }
+}
