@@ -18,7 +18,8 @@ pub struct Global {
 }
 
 impl Global {
-    /// Progress bars only for a person watching (the one rule: [`progress::visible`]).
+    /// Progress unless --quiet: bars on a terminal, plain lines in a log (the one rule:
+    /// [`progress::visible`]).
     pub fn progress(&self) -> bool {
         progress::visible(self.quiet)
     }

@@ -84,6 +84,11 @@ pub struct Args {
     #[arg(long, default_value_t = TrainOptions::default().log_every,
           value_parser = clap::value_parser!(u64).range(1..))]
     log_every: u64,
+    /// When stderr is not a terminal (a batch job's log), print a progress line every N steps
+    /// instead of a bar: `step 1200/300000  loss 0.0123  2.10 steps/s  eta 1d 15h` (0: a
+    /// line every 10 s instead; --quiet: none).
+    #[arg(long, default_value_t = TrainOptions::default().print_every)]
+    print_every: u64,
     /// Draw WORKDIR/loss.png (train loss and test loss against the step) at each snapshot
     /// and at the end (`--loss-plot` alone means true).
     #[arg(long, default_value_t = TrainOptions::default().loss_plot, num_args = 0..=1,
@@ -146,6 +151,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     opts.snapshot_samples = args.snapshot_samples;
     opts.progress = global.progress();
     opts.log_every = args.log_every;
+    opts.print_every = args.print_every;
 
     let s = train(&cfg, &opts, &stop)
         .with_context(|| format!("training into {}", args.workdir.display()))?;

@@ -2,7 +2,7 @@
 //! transform, σ indices and noise, the DSM loss of Eq. 2, an Adam step, the EMA update
 //! (Technique 5), and every `snapshot_freq` steps a checkpoint, the test loss and a grid of
 //! samples. Around it, one file per job: [`options`] (what a run is asked), [`resume`] (where
-//! it starts), [`nets`] (the network and its EMA twin), [`data`] (shards, stream, held-out
+//! it starts), [`nets`] (the network and its EMA twin), [`report`] (the progress line of a log), [`data`] (shards, stream, held-out
 //! batch), [`snapshot`] (checkpoint assembly, test loss, samples), [`stop`] (SIGINT, SIGTERM),
 //! [`workdir`] (the run's lock, `--overwrite`, the data a resume must find again).
 //!
@@ -16,6 +16,7 @@ mod data;
 mod error;
 mod nets;
 mod options;
+mod report;
 mod resume;
 mod snapshot;
 mod stop;
@@ -108,7 +109,11 @@ pub fn train_with(
     let mut stream = data::train_stream(cfg, opts, &ds, cursor.clone())?;
 
     let (n_iters, n_epochs) = (cfg.training.n_iters, cfg.training.n_epochs);
-    let bar = progress::bar(n_iters, opts.progress, "steps");
+    // A person at a terminal gets a bar; a log (a batch job's stderr) a plain line every
+    // `print_every` steps instead.
+    let mut lines = (opts.progress && opts.print_every > 0 && !progress::on_terminal())
+        .then(|| report::StepLine::new(step, n_iters));
+    let bar = progress::bar(n_iters, opts.progress && lines.is_none(), "steps");
     bar.set_position(step);
     bar.reset_eta();
     let started = Instant::now();
@@ -191,6 +196,11 @@ pub fn train_with(
         }
         bar.set_position(step);
         bar.set_message(format!("loss {loss_value:.4}"));
+        if let Some(l) = &mut lines {
+            if step.is_multiple_of(opts.print_every) || step == n_iters {
+                eprintln!("{}", l.line(step, loss_value));
+            }
+        }
         // 6. Snapshot: test loss of the EMA model, samples from it, then the checkpoint.
         if step.is_multiple_of(cfg.training.snapshot_freq) && step < n_iters {
             last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, &mut log, true)?);

@@ -27,8 +27,11 @@ pub struct TrainOptions {
     pub loss_plot: bool,
     /// Samples in the snapshot grid (`training.snapshot_sampling`); the authors draw 36.
     pub snapshot_samples: usize,
-    /// Show a progress bar.
+    /// Report progress: a bar on a terminal, else a line every `print_every` steps.
     pub progress: bool,
+    /// Steps between the plain progress lines when stderr is not a terminal (0: none, the
+    /// bar's own plain line every `progress::LINE_INTERVAL` instead).
+    pub print_every: u64,
     /// Write a metrics line every N steps (1 = every step).
     pub log_every: u64,
 }
@@ -50,6 +53,7 @@ impl Default for TrainOptions {
             loss_plot: false,
             snapshot_samples: 36,
             progress: false,
+            print_every: 100,
             log_every: 1,
         }
     }
