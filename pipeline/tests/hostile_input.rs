@@ -191,3 +191,57 @@ fn a_jpeg_of_thousands_of_scans_is_refused() {
     let err = decode(&bomb).unwrap_err().to_string();
     assert!(err.contains("500 scans"), "{err}");
 }
+
+#[test]
+fn a_corrupt_jpeg_does_not_cost_the_next_one_on_its_thread() {
+    let good = encode(16, 16, 1, ImageFormat::Jpeg);
+    let want = decode(&good).unwrap();
+    let dht = good.windows(2).position(|m| m == [0xFF, 0xC4]).unwrap();
+    let mut bad = good.clone();
+    bad[dht + 5..dht + 21].fill(0xFF); // 16 code counts of 255: a bogus Huffman table
+    assert_eq!(
+        decode(&bad).unwrap_err().to_string(),
+        "corrupt or truncated JPEG: Bogus Huffman table definition"
+    );
+    // Before: the thread's decoder kept reading the failed stream, and every later JPEG on
+    // that worker was rejected with the same error.
+    assert_eq!(decode(&good).unwrap(), want);
+}
+
+/// `jpeg` with `junk` inserted before its `n`-th marker `FF marker`.
+fn insert_before(jpeg: &[u8], marker: u8, n: usize, junk: &[u8]) -> Vec<u8> {
+    let at = jpeg
+        .windows(2)
+        .enumerate()
+        .filter(|(_, m)| *m == [0xFF, marker])
+        .nth(n)
+        .expect("marker")
+        .0;
+    [&jpeg[..at], junk, &jpeg[at..]].concat()
+}
+
+#[test]
+fn libjpeg_warnings_pass_like_in_pillow_and_an_error_after_one_does_not() {
+    // Extraneous bytes before the quantisation tables: a warning in the header, which
+    // Pillow ignores (the image decodes as if they were not there). Before, refused.
+    let clean = encode(16, 16, 1, ImageFormat::Jpeg);
+    let warned = insert_before(&clean, 0xDB, 0, &[0, 0]);
+    assert_eq!(decode(&warned).unwrap(), decode(&clean).unwrap());
+
+    // A warning between scans, then a scan whose parameters are invalid: Pillow refuses
+    // ("broken data stream"). Before, TurboJPEG's error code still said "warning" and the
+    // half-decoded image was accepted.
+    let progressive = progressive_jpeg(32, 24);
+    let mut broken = insert_before(&progressive, 0xDA, 1, &[0, 0]);
+    let sos = broken
+        .windows(2)
+        .enumerate()
+        .filter(|(_, m)| *m == [0xFF, 0xDA])
+        .nth(3)
+        .unwrap()
+        .0;
+    let ss = sos + 5 + 2 * broken[sos + 4] as usize;
+    broken[ss..ss + 2].copy_from_slice(&[63, 0]); // Ss = 63 > Se = 0
+    let err = decode(&broken).unwrap_err().to_string();
+    assert!(err.contains("Invalid progressive"), "{err}");
+}

@@ -54,11 +54,36 @@ fn with_handle<T>(f: impl FnOnce(raw::tjhandle) -> Result<T, ImageError>) -> Res
             }
             *slot = Some(handle);
         }
-        f(slot.as_ref().expect("initialised above").0)
+        let out = f(slot.as_ref().expect("initialised above").0);
+        if out.is_err() {
+            // TurboJPEG 3.1's tj3DecompressHeader returns from a libjpeg error without
+            // aborting the datastream, and the handle's next header read continues it: one
+            // corrupt JPEG made every later one on the thread fail ("Bogus Huffman table
+            // definition"). A fresh handle after any failure costs microseconds.
+            *slot = None;
+        }
+        out
     })
 }
 
 use std::os::raw::c_int as CInt;
+
+/// Whether a libjpeg message is one of its warnings (the `JWRN_*` of jerror.h), which Pillow
+/// ignores, rather than an error. `tj3GetErrorCode` cannot tell: it reports a warning for a
+/// fatal error that came after one. After warnings alone the message is the first warning's;
+/// after a fatal error, the error's.
+fn is_warning(msg: &str) -> bool {
+    const WARNINGS: [&str; 7] = [
+        "Corrupt JPEG data:",
+        "Premature end of JPEG file",
+        "Inconsistent progression sequence",
+        "Invalid SOS parameters for sequential JPEG",
+        "Unknown Adobe color transform code",
+        "Warning: unknown JFIF revision number",
+        "Application transferred too many scanlines",
+    ];
+    WARNINGS.iter().any(|w| msg.starts_with(w))
+}
 
 fn error_string(h: raw::tjhandle) -> String {
     // SAFETY: tj3GetErrorStr returns a NUL-terminated static or per-handle string.
@@ -78,7 +103,8 @@ struct Header {
 fn read_header(h: raw::tjhandle, bytes: &[u8]) -> Result<Header, ImageError> {
     // SAFETY: the pointer/length pair describes `bytes`.
     let rc = unsafe { raw::tj3DecompressHeader(h, bytes.as_ptr(), bytes.len() as _) };
-    if rc != 0 {
+    // A warning (e.g. extraneous bytes before a marker) still reads the whole header.
+    if rc != 0 && !is_warning(&error_string(h)) {
         return Err(ImageError::Jpeg(error_string(h)));
     }
     // SAFETY: parameter getters on a valid handle.
@@ -178,12 +204,10 @@ pub(super) fn decode(
             )
         };
         if rc != 0 {
-            // SAFETY: valid handle.
-            let fatal = unsafe { raw::tj3GetErrorCode(h) } == raw::TJERR_TJERR_FATAL as CInt;
             let msg = error_string(h);
             // Pillow tolerates libjpeg's warnings ("extraneous bytes before marker") but
             // refuses a file that ends early ("image file is truncated").
-            if fatal || msg.contains("Premature end") {
+            if !is_warning(&msg) || msg.starts_with("Premature end") {
                 return Err(ImageError::Jpeg(msg));
             }
         }
