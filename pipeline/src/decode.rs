@@ -77,6 +77,12 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The largest encoded file worth reading: 16 bytes a pixel (a PNG of 16-bit RGBA stored
+    /// uncompressed is 8, a JPEG of noise at quality 100 about 10) plus 64 MiB of metadata.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_pixels.saturating_mul(16).saturating_add(64 << 20)
+    }
+
     /// Refuses a `width × height` header over the budget.
     pub fn check(&self, width: u32, height: u32) -> Result<(), ImageError> {
         let pixels = width as u64 * height as u64;

@@ -106,6 +106,50 @@ fn a_symlink_loop_in_an_image_folder_is_walked_once() {
 }
 
 #[test]
+fn an_image_name_on_a_device_fifo_or_sparse_terabyte_is_rejected_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("imgs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.png"), encode(8, 8, 7, ImageFormat::Png)).unwrap();
+    // Before: read forever (until the allocator aborted), and blocked forever opening it.
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.jpg")).unwrap();
+    // A sparse terabyte: `Vec::with_capacity` of its size aborted.
+    std::fs::File::create(dir.join("sparse.webp"))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let fifo =
+        std::ffi::CString::new(dir.join("fifo.png").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let src = folder::open(&dir, Some(8), None).unwrap();
+    let reasons: Vec<_> = (src.splits[0].open)(0)
+        .unwrap()
+        .map(|i| {
+            let i = i.unwrap();
+            (i.key, src.prepare(i.payload).err())
+        })
+        .collect();
+    let why: Vec<_> = reasons
+        .iter()
+        .map(|(_, w)| w.as_deref().unwrap_or("ok"))
+        .collect();
+    assert_eq!(reasons.len(), 4);
+    assert_eq!(why[0], "ok");
+    assert!(why[1].ends_with("fifo.png is not a regular file (a device, FIFO or directory)"));
+    let cap = pipeline::Limits::default().max_file_bytes();
+    assert!(
+        why[2].ends_with(&format!(
+            "sparse.webp is 1099511627776 bytes, more than any image within --max-pixels can \
+             be ({cap})"
+        )),
+        "{}",
+        why[2]
+    );
+    assert!(why[3].ends_with("zero.jpg is not a regular file (a device, FIFO or directory)"));
+}
+
+#[test]
 fn a_cifar_archive_member_claiming_a_terabyte_is_refused_unread() {
     let tmp = tempfile::tempdir().unwrap();
     let tgz = tmp.path().join("cifar-10-python.tar.gz");

@@ -167,9 +167,7 @@ impl Source {
             }
             Payload::Unreadable(why) => return Err(why),
             Payload::Encoded(b) => b,
-            Payload::File(p) => {
-                std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?
-            }
+            Payload::File(p) => read_file(&p, self.limits.max_file_bytes())?,
         };
         let decode = self
             .decoder
@@ -185,6 +183,41 @@ impl Source {
         }
         Ok(px)
     }
+}
+
+/// The bytes of the image file `path`, which must be a regular file of at most `max_bytes`:
+/// a name such as `x.jpg` may be a symlink to `/dev/zero` (read forever), a FIFO (opening it
+/// blocks) or a sparse file of a terabyte. Reading stops one byte past the size it had when
+/// opened.
+fn read_file(path: &std::path::Path, max_bytes: u64) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} is not a regular file (a device, FIFO or directory)",
+            path.display()
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(format!(
+            "{} is {} bytes, more than any image within --max-pixels can be ({max_bytes})",
+            path.display(),
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(meta.len() + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > meta.len() {
+        return Err(format!(
+            "{} grew past its {} bytes while being read",
+            path.display(),
+            meta.len()
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Errs with a one-line message naming `path` when it does not exist.
