@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use schemas::layout::Layout;
 use schemas::manifest::Manifest;
 
 use crate::dataset::Dataset;
@@ -27,6 +28,13 @@ pub fn describe(ds: &Dataset) -> String {
         "  images      {}x{}x{} uint8 RGB, recipe {}",
         m.height, m.width, m.channels, m.recipe
     );
+    if ds.layout == Layout::Flat {
+        let _ = writeln!(
+            s,
+            "  layout      flat, as earlier ncsn versions wrote it (Parquet tools need the \
+             current layout: ingest again)"
+        );
+    }
     if let Some(seed) = m.split_seed {
         let _ = writeln!(s, "  split seed  {seed}");
     }
