@@ -261,7 +261,8 @@ pub fn file_split(name: &str, files: Vec<(String, PathBuf)>) -> SplitSource {
 /// Every JPEG/PNG/WebP file under `dir`, as (path relative to `dir` with `/`, path), sorted
 /// by the relative path so the order never depends on the filesystem. Symlinked directories
 /// are followed, but each real directory is walked once (in sorted order, so which path names
-/// it is fixed): a link back up the tree would otherwise recurse until the stack overflows.
+/// it is fixed): a link back up the tree listed its images again under ever longer paths, 41
+/// times over before the kernel's symlink limit stopped it.
 pub fn image_files(dir: &std::path::Path) -> Result<Vec<(String, PathBuf)>> {
     fn walk(
         dir: &std::path::Path,
