@@ -58,6 +58,8 @@ check("pyarrow read_table", ns["table"].select(cols).to_pylist())
 train = ns["train"]
 check("pyarrow ParquetDataset split filter",
       [dict(r, split="train") for r in train.select(cols[1:]).to_pylist()], ["train"])
+import pyarrow.dataset as pads
+check("pyarrow.dataset hive", pads.dataset(root, format="parquet", partitioning="hive").to_table(columns=cols).to_pylist())
 md = ns["geometry"]
 assert (md[b"ncsn.height"], md[b"ncsn.width"], md[b"ncsn.channels"]) == (b"32", b"32", b"3"), md
 assert b"ncsn.split" not in md, md
