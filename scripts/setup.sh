@@ -19,6 +19,9 @@ FID_REFS=(torchvision==0.26.0 pytorch-fid==0.3.0)
 # tests/python_ecosystem.rs and tests/export.rs: the tools the README says read the shards and the
 # WebDataset export. Installed with their dependencies, under a constraint that keeps torch.
 ECOSYSTEM_REFS=(pandas==3.1.1 polars==2.1.0 duckdb==2.0.1 datasets==5.2.0 webdataset==1.0.2)
+# tests/tensorboard.rs: reads ncsn train's event files back as TensorBoard would (adds absl-py,
+# grpcio, Markdown, protobuf, tensorboard-data-server, Werkzeug; torch stays, same constraint).
+ECOSYSTEM_REFS+=(tensorboard==2.21.0)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -103,7 +106,7 @@ if [ -n "$fid_missing" ]; then
 fi
 eco_missing=$(not_installed "${ECOSYSTEM_REFS[@]}")
 if [ -n "$eco_missing" ]; then
-  log "installing the Parquet and WebDataset readers: $eco_missing"
+  log "installing the Parquet and WebDataset readers and TensorBoard: $eco_missing"
   constraints=$(mktemp)
   echo "torch==$TORCH_VERSION" > "$constraints"
   "$py" -m pip install -q --no-cache-dir --disable-pip-version-check -c "$constraints" $eco_missing

@@ -19,7 +19,8 @@ use super::Global;
 /// state, data cursor; every `training.snapshot_freq` steps and at exit, Ctrl-C and SIGTERM
 /// included: the step in flight finishes, a checkpoint is written, and the exit status is 130
 /// for SIGINT, 143 for SIGTERM),
-/// metrics.jsonl, loss.png and samples/step_N.png (EMA samples at each snapshot).
+/// metrics.jsonl, tb/ (the same metrics as TensorBoard scalars), loss.png and
+/// samples/step_N.png (EMA samples at each snapshot).
 /// `--resume` continues from the latest checkpoint exactly where it stopped. One run at a time
 /// uses a --workdir (a second is refused, naming the first's pid), and a fresh run refuses a
 /// --workdir that holds a previous one's results unless --overwrite.
@@ -48,7 +49,7 @@ pub struct Args {
     #[arg(long)]
     resume: bool,
     /// Start over in a --workdir that holds a previous run: delete its checkpoints/, samples/,
-    /// metrics.jsonl and loss.png first (other files are left alone).
+    /// metrics.jsonl, loss.png and tb/ first (other files are left alone).
     #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
     /// `cpu`, `cuda` (the first GPU), `cuda:N` or `auto` (CUDA when available).
@@ -94,6 +95,12 @@ pub struct Args {
     #[arg(long, default_value_t = TrainOptions::default().loss_plot, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     loss_plot: bool,
+    /// Write WORKDIR/tb/events.out.tfevents.* (train/loss, test/loss, σ stats, lr, data
+    /// wait, steps/s; `tensorboard --logdir WORKDIR/tb`); a resumed run adds a file whose steps
+    /// continue. `--tensorboard false` turns it off.
+    #[arg(long, default_value_t = TrainOptions::default().tensorboard, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    tensorboard: bool,
     /// Torch intra-op threads on CPU (0: libtorch's default).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     threads: i32,
@@ -152,6 +159,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     opts.progress = global.progress();
     opts.log_every = args.log_every;
     opts.print_every = args.print_every;
+    opts.tensorboard = args.tensorboard;
 
     let s = train(&cfg, &opts, &stop)
         .with_context(|| format!("training into {}", args.workdir.display()))?;

@@ -11,4 +11,5 @@ pub mod models;
 pub mod optim;
 pub mod plot;
 pub mod sample;
+pub mod tensorboard;
 pub mod train;

@@ -1,8 +1,10 @@
 //! Training metrics: `WORKDIR/metrics.jsonl`, one JSON object per logged step (drawn as a loss
-//! curve by [`crate::plot`]).
+//! curve by [`crate::plot`]), and the same values as TensorBoard scalars in `WORKDIR/tb/`.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+
+use crate::tensorboard::EventWriter;
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -35,6 +37,14 @@ pub struct Record {
 pub struct MetricsLog {
     path: PathBuf,
     file: std::fs::File,
+    tensorboard: Option<Scalars>,
+}
+
+/// The TensorBoard side of the log: its event file, and the (step, time) of the previous
+/// training line, for `train/steps_per_sec`.
+struct Scalars {
+    events: EventWriter,
+    previous: Option<(u64, f64)>,
 }
 
 impl MetricsLog {
@@ -60,13 +70,60 @@ impl MetricsLog {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            tensorboard: None,
         })
+    }
+
+    /// Also writes every record as TensorBoard scalars, to a new event file in `dir`;
+    /// `resumed_at` as for [`EventWriter::create`].
+    pub fn with_tensorboard(
+        mut self,
+        dir: &Path,
+        resumed_at: Option<u64>,
+    ) -> std::io::Result<Self> {
+        self.tensorboard = Some(Scalars {
+            events: EventWriter::create(dir, resumed_at)?,
+            previous: None,
+        });
+        Ok(self)
+    }
+
+    /// The TensorBoard event file this log also writes, if any.
+    pub fn tensorboard_path(&self) -> Option<&Path> {
+        self.tensorboard.as_ref().map(|t| t.events.path())
     }
 
     pub fn write(&mut self, r: &Record) -> std::io::Result<()> {
         let mut line = serde_json::to_string(r).expect("records serialize");
         line.push('\n');
-        self.file.write_all(line.as_bytes())
+        self.file.write_all(line.as_bytes())?;
+        let Some(tb) = &mut self.tensorboard else {
+            return Ok(());
+        };
+        let mut values = vec![];
+        let fields = [
+            ("train/loss", r.loss),
+            ("test/loss", r.test_loss),
+            ("train/sigma_mean", r.sigma_mean),
+            ("train/sigma_min", r.sigma_min),
+            ("train/sigma_max", r.sigma_max),
+            ("train/lr", r.lr),
+            ("train/data_wait", r.data_wait),
+            ("train/epoch", r.epoch.map(|e| e as f64)),
+        ];
+        values.extend(fields.into_iter().filter_map(|(tag, v)| Some((tag, v?))));
+        if r.loss.is_some() {
+            if let Some((step, time)) = tb.previous {
+                if r.step > step && r.time > time {
+                    values.push((
+                        "train/steps_per_sec",
+                        (r.step - step) as f64 / (r.time - time),
+                    ));
+                }
+            }
+            tb.previous = Some((r.step, r.time));
+        }
+        tb.events.scalars(r.step, &values)
     }
 
     pub fn path(&self) -> &Path {

@@ -45,6 +45,9 @@ use error::{io_err, non_finite};
 use nets::Nets;
 use snapshot::{is_checkpoint_of, Snapshots};
 
+/// Where the TensorBoard event files go, in the workdir (`tensorboard --logdir WORKDIR/tb`).
+pub const TENSORBOARD_DIR: &str = "tb";
+
 /// Builds the score network for a config (normally [`models::build`]; tests pass a tiny one).
 pub type ModelFactory = fn(&tch::nn::Path, &Config) -> Result<Box<dyn ScoreModel>, ModelError>;
 
@@ -105,6 +108,12 @@ pub fn train_with(
     let metrics_path = opts.workdir.join("metrics.jsonl");
     let mut log = MetricsLog::open(&metrics_path, opts.resume.then_some(step))
         .map_err(io_err(&metrics_path))?;
+    if opts.tensorboard {
+        let tb = opts.workdir.join(TENSORBOARD_DIR);
+        log = log
+            .with_tensorboard(&tb, opts.resume.then_some(step))
+            .map_err(io_err(&tb))?;
+    }
     let test_batch = data::test_batch(cfg, &ds, device)?;
     let mut stream = data::train_stream(cfg, opts, &ds, cursor.clone())?;
 

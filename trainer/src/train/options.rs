@@ -34,6 +34,8 @@ pub struct TrainOptions {
     pub print_every: u64,
     /// Write a metrics line every N steps (1 = every step).
     pub log_every: u64,
+    /// Also write the metrics as TensorBoard scalars in `WORKDIR/tb/`.
+    pub tensorboard: bool,
 }
 
 impl Default for TrainOptions {
@@ -55,6 +57,7 @@ impl Default for TrainOptions {
             progress: false,
             print_every: 100,
             log_every: 1,
+            tensorboard: true,
         }
     }
 }

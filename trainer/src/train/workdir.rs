@@ -19,7 +19,13 @@ use crate::checkpoint::{self, CHECKPOINT_DIR};
 /// The results a run writes into its workdir: a fresh run refuses a workdir holding any of
 /// them, and `--overwrite` deletes them. (`config.yml` and `run.json` are rewritten by every
 /// start.)
-pub(super) const RESULTS: [&str; 4] = [CHECKPOINT_DIR, "samples", "metrics.jsonl", "loss.png"];
+pub(super) const RESULTS: [&str; 5] = [
+    CHECKPOINT_DIR,
+    "samples",
+    "metrics.jsonl",
+    "loss.png",
+    super::TENSORBOARD_DIR,
+];
 
 /// The workdir of `opts`, claimed for a run on `ds`; the lock is held until the value drops.
 pub(super) fn claim(opts: &TrainOptions, ds: &Dataset) -> Result<DirLock> {
