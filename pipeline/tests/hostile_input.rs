@@ -138,6 +138,11 @@ fn empty_and_truncated_files_say_so() {
 
 /// A progressive JPEG written by libjpeg-turbo.
 fn progressive_jpeg(w: i32, h: i32) -> Vec<u8> {
+    turbo_jpeg(w, h, turbojpeg::raw::TJPARAM_TJPARAM_PROGRESSIVE)
+}
+
+/// A JPEG written by libjpeg-turbo with `flag` (PROGRESSIVE, OPTIMIZE) set.
+fn turbo_jpeg(w: i32, h: i32, flag: turbojpeg::raw::TJPARAM) -> Vec<u8> {
     use turbojpeg::raw;
     let px = testkit::fixtures::pattern(w as u32, h as u32, 6);
     // SAFETY: the handle is created, used and destroyed here; the pixel buffer holds
@@ -148,7 +153,7 @@ fn progressive_jpeg(w: i32, h: i32) -> Vec<u8> {
         for (p, v) in [
             (raw::TJPARAM_TJPARAM_QUALITY, 90),
             (raw::TJPARAM_TJPARAM_SUBSAMP, raw::TJSAMP_TJSAMP_420),
-            (raw::TJPARAM_TJPARAM_PROGRESSIVE, 1),
+            (flag, 1),
         ] {
             assert_eq!(raw::tj3Set(tj, p as i32, v), 0);
         }
@@ -244,4 +249,33 @@ fn libjpeg_warnings_pass_like_in_pillow_and_an_error_after_one_does_not() {
     broken[ss..ss + 2].copy_from_slice(&[63, 0]); // Ss = 63 > Se = 0
     let err = decode(&broken).unwrap_err().to_string();
     assert!(err.contains("Invalid progressive"), "{err}");
+}
+
+#[test]
+fn a_jpeg_without_huffman_tables_decodes_alike_whatever_came_before() {
+    // An MJPEG-style frame: the DHT segments dropped, so the decoder falls back to the
+    // standard tables (as Pillow's fresh decoder per image does).
+    let full = encode(16, 16, 3, ImageFormat::Jpeg);
+    let mut frame = full[..2].to_vec();
+    let mut at = 2;
+    while full[at + 1] != 0xDA {
+        let len = u16::from_be_bytes([full[at + 2], full[at + 3]]) as usize;
+        if full[at + 1] != 0xC4 {
+            frame.extend_from_slice(&full[at..at + 2 + len]);
+        }
+        at += 2 + len;
+    }
+    frame.extend_from_slice(&full[at..]);
+    let frame = std::sync::Arc::new(frame);
+    let alone = {
+        let frame = frame.clone();
+        std::thread::spawn(move || decode(&frame).map(|i| i.data))
+            .join()
+            .unwrap()
+    };
+    // An image with optimised (its own) Huffman tables, decoded first on this thread.
+    let optimised = turbo_jpeg(16, 16, turbojpeg::raw::TJPARAM_TJPARAM_OPTIMIZE);
+    assert!(decode(&optimised).is_ok());
+    // Before: the thread's reused decoder kept those tables and used them for the frame.
+    assert_eq!(decode(&frame).map(|i| i.data), alone);
 }

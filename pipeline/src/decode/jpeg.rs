@@ -8,7 +8,6 @@
 //! scans are refused (each scan walks every block of the image, so a small file of thousands
 //! of scans costs minutes; libjpeg-turbo's advisory LJT-01-004).
 
-use std::cell::RefCell;
 use std::ffi::CStr;
 
 use turbojpeg::raw;
@@ -17,8 +16,13 @@ use super::{check_inside, widen, Decoded, ImageError};
 use crate::resample::Rect;
 use shards::Rgb8;
 
-/// One TurboJPEG decompressor per thread: creating one allocates, and rayon workers decode
-/// thousands of images each.
+/// A TurboJPEG decompressor, one per image. Reusing one across images (a thread's worth, as
+/// before) made an image's pixels depend on the images decoded before it on that thread: a
+/// handle keeps the Huffman and quantisation tables it has seen, and an image that lacks one
+/// (an MJPEG-style frame without DHT, or a corrupt file) used the previous image's where a
+/// fresh decoder, like Pillow's, uses the standard tables; and after a failed header read
+/// TurboJPEG 3.1 leaves the handle mid-stream, so one corrupt JPEG made every later one on the
+/// thread fail. Creating one costs well under a microsecond.
 struct Handle(raw::tjhandle);
 
 impl Drop for Handle {
@@ -32,38 +36,20 @@ impl Drop for Handle {
 /// write about 10 scans.
 pub(super) const SCAN_LIMIT: CInt = 500;
 
-thread_local! {
-    static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
-}
-
 fn with_handle<T>(f: impl FnOnce(raw::tjhandle) -> Result<T, ImageError>) -> Result<T, ImageError> {
-    HANDLE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            // SAFETY: plain constructor; a null result is handled.
-            let h = unsafe { raw::tj3Init(raw::TJINIT_TJINIT_DECOMPRESS as CInt) };
-            if h.is_null() {
-                return Err(ImageError::Jpeg(
-                    "cannot create a libjpeg-turbo decoder".into(),
-                ));
-            }
-            let handle = Handle(h);
-            // SAFETY: valid handle, documented parameter.
-            if unsafe { raw::tj3Set(h, raw::TJPARAM_TJPARAM_SCANLIMIT as CInt, SCAN_LIMIT) } != 0 {
-                return Err(ImageError::Jpeg(error_string(h)));
-            }
-            *slot = Some(handle);
-        }
-        let out = f(slot.as_ref().expect("initialised above").0);
-        if out.is_err() {
-            // TurboJPEG 3.1's tj3DecompressHeader returns from a libjpeg error without
-            // aborting the datastream, and the handle's next header read continues it: one
-            // corrupt JPEG made every later one on the thread fail ("Bogus Huffman table
-            // definition"). A fresh handle after any failure costs microseconds.
-            *slot = None;
-        }
-        out
-    })
+    // SAFETY: plain constructor; a null result is handled.
+    let h = unsafe { raw::tj3Init(raw::TJINIT_TJINIT_DECOMPRESS as CInt) };
+    if h.is_null() {
+        return Err(ImageError::Jpeg(
+            "cannot create a libjpeg-turbo decoder".into(),
+        ));
+    }
+    let handle = Handle(h);
+    // SAFETY: valid handle, documented parameter.
+    if unsafe { raw::tj3Set(h, raw::TJPARAM_TJPARAM_SCANLIMIT as CInt, SCAN_LIMIT) } != 0 {
+        return Err(ImageError::Jpeg(error_string(h)));
+    }
+    f(handle.0)
 }
 
 use std::os::raw::c_int as CInt;
