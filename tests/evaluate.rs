@@ -96,7 +96,7 @@ fn fid_stats_then_fid_and_is_of_raw_samples_and_of_png_folders() {
     args.extend(common_flags);
     let out = run(&args);
     let text = ok(&out);
-    let stats = data.join("fid_stats_train.npz");
+    let stats = data.join("_fid_stats_train.npz");
     assert!(text.contains("wrote") && stats.is_file(), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Σ is singular"));
     let mut npz = Npz::open(&stats).unwrap();

@@ -75,7 +75,7 @@ pub struct TrainRun {
     pub schema_version: u32,
     /// `--data` as given when the run started (for messages).
     pub data: String,
-    /// sha256 of the data's manifest.json, which lists every shard's sha256: the same data
+    /// sha256 of the data's manifest (`_manifest.json`), which lists every shard's sha256: the same data
     /// whatever directory it was copied to.
     pub data_manifest_sha256: String,
     /// `--shuffle-buffer`, the loader's shuffle window in rows.

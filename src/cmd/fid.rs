@@ -22,7 +22,7 @@ use super::Global;
 /// the 1008-way softmax (the original TensorFlow code's).
 ///
 /// Examples:
-///   ncsn fid --samples samples.npz --stats data/cifar10/fid_stats_train.npz
+///   ncsn fid --samples samples.npz --stats data/cifar10/_fid_stats_train.npz
 ///   ncsn fid --samples generated/ --data data/celeba64 --split test --json
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]

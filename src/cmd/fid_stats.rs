@@ -17,11 +17,11 @@ use super::Global;
 /// `num_images` and `image_size`, which they ignore and `ncsn fid` checks.
 ///
 /// Example:
-///   ncsn fid-stats --data data/cifar10              # -> data/cifar10/fid_stats_train.npz
+///   ncsn fid-stats --data data/cifar10              # -> data/cifar10/_fid_stats_train.npz
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// An `ncsn ingest` output directory (with manifest.json).
+    /// An `ncsn ingest` output directory (with _manifest.json).
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
 
@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, default_value = "train")]
     split: String,
 
-    /// Where to write the statistics [default: DIR/fid_stats_<split>.npz].
+    /// Where to write the statistics [default: DIR/_fid_stats_<split>.npz, a name Parquet readers of DIR skip].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 
@@ -42,7 +42,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.data.join(format!("fid_stats_{}.npz", args.split)));
+        .unwrap_or_else(|| args.data.join(format!("_fid_stats_{}.npz", args.split)));
     if args.data.is_dir() {
         // A typo in --out costs a second, not the whole pass (DIR itself is checked below).
         schemas::output::check_file(&out).context("--out")?;

@@ -1,4 +1,4 @@
-//! `ncsn ingest`: a raw dataset, as distributed, into Parquet shards + manifest.json (SPEC §3-4).
+//! `ncsn ingest`: a raw dataset, as distributed, into Parquet shards + _manifest.json (SPEC §3-4).
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use super::Global;
 /// Turn a raw dataset into pixel-exact Parquet shards, once, so training never decodes again.
 ///
 /// Every dataset takes `--input PATH --out DIR`. Output: `DIR/<split>-NNNNN.parquet` (columns
-/// id, key, label, pixels as uint8 RGB HWC) and `DIR/manifest.json` (counts, recipe, sha256 of
+/// id, key, label, pixels as uint8 RGB HWC) and `DIR/_manifest.json` (counts, recipe, sha256 of
 /// every shard, rejected inputs with the reason). Same input and options give byte-identical
 /// shards whatever `--workers`. A killed run continues with `--resume`. To spread one dataset
 /// over n machines, run `--partition i/n` (i = 0..n-1) on each into one shared DIR, then
@@ -40,7 +40,7 @@ enum Dataset {
     /// Any directory tree of JPEG/PNG/WebP, sorted by path: shorter side resized to
     /// --resolution (default 64, bilinear), then center-cropped. One split, `train` or --split.
     Folder(Common),
-    /// Unify the manifests of `--partition i/n` runs written into DIR into one manifest.json.
+    /// Unify the manifests of `--partition i/n` runs written into DIR into one _manifest.json.
     Merge(MergeArgs),
 }
 
@@ -50,7 +50,7 @@ struct Common {
     /// The dataset as distributed (directory, archive or LMDB; see the dataset's help).
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
-    /// Output directory for the shards and manifest.json (created if missing).
+    /// Output directory for the shards and _manifest.json (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Output side in pixels where the dataset allows one (celeba 64, lsun 96, ffhq 256,
@@ -166,7 +166,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             println!(
                 "merged {} partitions into {}: {} images ({}); {} shards renumbered.",
                 r.partitions,
-                m.dir.join(schemas::manifest::MANIFEST_FILE).display(),
+                r.manifest_path.display(),
                 r.manifest.total_images(),
                 r.manifest
                     .splits
