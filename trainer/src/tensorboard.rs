@@ -24,17 +24,30 @@ impl EventWriter {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        // TensorFlow's name plus PyTorch's pid suffix: two runs in one second never collide.
-        let name = format!(
+        // TensorFlow's name plus PyTorch's pid suffix; one process that trains twice in one
+        // second (a run and its resume, in a library caller) gets `.1`, `.2`, …, which sort
+        // after the first file as TensorBoard reads them.
+        let base = format!(
             "events.out.tfevents.{secs:010}.{}.{}",
             hostname(),
             std::process::id()
         );
-        let path = dir.join(name);
-        let file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)?;
+        let mut k = 0u32;
+        let (path, file) = loop {
+            let path = dir.join(match k {
+                0 => base.clone(),
+                _ => format!("{base}.{k}"),
+            });
+            match std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .open(&path)
+            {
+                Ok(f) => break (path, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && k < 1000 => k += 1,
+                Err(e) => return Err(e),
+            }
+        };
         let mut w = Self {
             path,
             file: std::io::BufWriter::new(file),
