@@ -29,7 +29,13 @@ impl Layout {
             Layout::Dir { dir, bin } => TRAIN_BATCHES
                 .iter()
                 .chain(&TEST_BATCHES)
-                .map(|n| dir.join(if *bin { format!("{n}.bin") } else { n.to_string() }))
+                .map(|n| {
+                    dir.join(if *bin {
+                        format!("{n}.bin")
+                    } else {
+                        n.to_string()
+                    })
+                })
                 .collect(),
             Layout::Archive(p) => vec![p.clone()],
         }
