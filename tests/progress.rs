@@ -1,23 +1,13 @@
 //! Progress where nobody watches a terminal: with stderr captured (a batch job's log), `train`
 //! prints a plain line every --print-every steps instead of a bar, and nothing with --quiet.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 fn config(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("tiny.yml");
-    std::fs::write(
-        &p,
-        r#"
-training: {batch_size: 4, n_iters: 10, snapshot_freq: 100, snapshot_sampling: false}
-sampling: {batch_size: 4, step_lr: 0.00001, n_steps_each: 2}
-data: {dataset: "TEST", image_size: 8, channels: 3}
-model: {sigma_begin: 10, num_classes: 5, sigma_end: 0.01, normalization: InstanceNorm++, nonlinearity: elu, ngf: 4}
-optim: {optimizer: Adam, lr: 0.001}
-"#,
-    )
-    .unwrap();
-    p
+    common::tiny_config(dir, 10, 100, false)
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! checkpoint and status 143, and a reader that closes the pipe early (`| head`) ends a
 //! command quietly instead of a "Broken pipe" panic.
 
+mod common;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,19 +15,7 @@ fn ncsn() -> Command {
 }
 
 fn config(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("tiny.yml");
-    std::fs::write(
-        &p,
-        r#"
-training: {batch_size: 4, n_iters: 6, snapshot_freq: 3, snapshot_sampling: true}
-sampling: {batch_size: 4, step_lr: 0.00001, n_steps_each: 2}
-data: {dataset: "TEST", image_size: 8, channels: 3}
-model: {sigma_begin: 10, num_classes: 5, sigma_end: 0.01, normalization: InstanceNorm++, nonlinearity: elu, ngf: 4}
-optim: {optimizer: Adam, lr: 0.001}
-"#,
-    )
-    .unwrap();
-    p
+    common::tiny_config(dir, 6, 3, true)
 }
 
 /// `train --config CFG --data DATA --workdir WORK`, then `extra`.

@@ -83,3 +83,28 @@ pub fn readme_python_blocks(heading: &str) -> Vec<String> {
     }
     blocks
 }
+
+/// A tiny training config in `dir/tiny.yml`: 8×8 images, ngf 4, 5 noise scales, batch 4, the
+/// given steps and snapshots. The tests that train through the binary share it.
+pub fn tiny_config(
+    dir: &Path,
+    n_iters: u64,
+    snapshot_freq: u64,
+    snapshot_sampling: bool,
+) -> std::path::PathBuf {
+    let p = dir.join("tiny.yml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"
+training: {{batch_size: 4, n_iters: {n_iters}, snapshot_freq: {snapshot_freq}, snapshot_sampling: {snapshot_sampling}}}
+sampling: {{batch_size: 4, step_lr: 0.00001, n_steps_each: 2}}
+data: {{dataset: "TEST", image_size: 8, channels: 3}}
+model: {{sigma_begin: 10, num_classes: 5, sigma_end: 0.01, normalization: InstanceNorm++, nonlinearity: elu, ngf: 4}}
+optim: {{optimizer: Adam, lr: 0.001}}
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
