@@ -60,6 +60,7 @@ pub fn load_inception(path: &Path) -> Result<InceptionV3> {
             ),
         ));
     }
+    check_hub_hash(path)?;
     let tensors = if path.extension().is_some_and(|e| e == "safetensors") {
         tch::Tensor::read_safetensors(path)
             .map_err(|e| Error::file(path, format!("cannot read safetensors: {e}")))?
@@ -69,9 +70,61 @@ pub fn load_inception(path: &Path) -> Result<InceptionV3> {
     InceptionV3::from_params(Params::new(path, tensors))
 }
 
+/// The hash prefix a torch hub file name carries (`name-<hex>.ext`, as in
+/// `pt_inception-2015-12-05-6726825d.pth`): at least 8 lowercase hex digits after the last `-`.
+fn hub_hash_prefix(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let stem = &name[..name.find('.')?];
+    let (_, hex) = stem.rsplit_once('-')?;
+    (hex.len() >= 8
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| hex.to_string())
+}
+
+/// Checks a torch-hub-named file against the sha256 prefix in its name, as
+/// `torch.hub.load_state_dict_from_url(check_hash=True)` does on download: a corrupt or partial
+/// download of the published weights is refused here instead of giving wrong FIDs.
+fn check_hub_hash(path: &Path) -> Result<()> {
+    let Some(want) = hub_hash_prefix(path) else {
+        return Ok(());
+    };
+    let (sha, _) = shards::sha256_file(path).map_err(|e| Error::file(path, e.to_string()))?;
+    if sha.starts_with(&want) {
+        return Ok(());
+    }
+    Err(Error::file(
+        path,
+        format!(
+            "sha256 {}… does not start with the {want} its name promises (a corrupt or partial \
+             download): download {WEIGHTS_URL} again",
+            &sha[..12]
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_torch_hub_name_is_checked_against_its_hash_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        // sha256("abc") = ba7816bf8f01cfea...
+        let good = dir.path().join("w-2015-12-05-ba7816bf.pth");
+        std::fs::write(&good, b"abc").unwrap();
+        check_hub_hash(&good).unwrap();
+        let bad = dir.path().join(WEIGHTS_FILE);
+        std::fs::write(&bad, b"abc").unwrap();
+        let err = load_inception(&bad).unwrap_err().to_string();
+        assert!(err.contains("does not start with the 6726825d"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        // Names without a hash (or a short numeric suffix) are not checked.
+        for name in ["w.pth", "weights-2.pth", "inception.safetensors"] {
+            assert_eq!(hub_hash_prefix(Path::new(name)), None, "{name}");
+        }
+    }
 
     #[test]
     fn a_missing_file_says_where_to_get_it() {
