@@ -16,7 +16,9 @@ mod extract;
 pub mod fid;
 mod inception;
 mod inception_score;
-pub mod npz;
+/// The `.npz` reader and writer (in `shards`, beside the sample writer), re-exported for
+/// the statistics files' users.
+pub use shards::npz;
 mod pth;
 pub mod score;
 mod stats;

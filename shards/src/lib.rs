@@ -12,7 +12,7 @@ mod export;
 mod grid;
 mod hash;
 pub mod inspect;
-mod npz;
+pub mod npz;
 mod read;
 mod rgb;
 mod write;

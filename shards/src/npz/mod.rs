@@ -1,7 +1,11 @@
-//! Minimal NumPy `.npz` writer: an uncompressed zip of `.npy` files (format 1.0), which
+//! NumPy `.npz` files: the reader (`read.rs`: stored or deflated, uint8, int64, float32, float64) and a
+//! minimal writer: an uncompressed zip of `.npy` files (format 1.0), which
 //! `numpy.load` reads and external FID tools accept: uint8 samples (`arr_0`, NHWC, like
 //! `np.savez(path, samples)`) and float64 statistics (`mu`, `sigma`, like pytorch-fid's
 //! `save_fid_stats`).
+
+mod read;
+pub use read::{parse_npy, NpyArray, NpyData, Npz};
 
 use std::io::Write;
 use std::path::Path;

@@ -1,13 +1,13 @@
 //! Reads NumPy `.npz` archives (stored or deflated, as `np.savez`/`np.savez_compressed` write
 //! them) and the `.npy` arrays inside: what pytorch-fid and TTUR statistics files (`mu`,
 //! `sigma`: float32 or float64) and `ncsn sample --raw` samples (`arr_0`: uint8 NHWC) are.
-//! Writing is `shards`' job (`shards::write_npz`).
+//! Writing is in the parent module (`shards::write_npz`).
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// An array's elements, converted to native endianness.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +57,7 @@ impl Npz {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(Error::io(path))?;
         let zip = zip::ZipArchive::new(file)
-            .map_err(|e| Error::file(path, format!("not a NumPy .npz (zip) archive: {e}")))?;
+            .map_err(|e| Error::format(path, format!("not a NumPy .npz (zip) archive: {e}")))?;
         Ok(Npz {
             path: path.to_path_buf(),
             zip,
@@ -82,18 +82,18 @@ impl Npz {
         let mut entry = match self.zip.by_name(&format!("{name}.npy")) {
             Ok(e) => e,
             Err(zip::result::ZipError::FileNotFound) => {
-                return Err(Error::file(
+                return Err(Error::format(
                     &self.path,
                     format!("no array `{name}` (it holds: {})", have.join(", ")),
                 ))
             }
-            Err(e) => return Err(Error::file(&self.path, format!("{name}.npy: {e}"))),
+            Err(e) => return Err(Error::format(&self.path, format!("{name}.npy: {e}"))),
         };
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         entry
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::file(&self.path, format!("{name}.npy: {e}")))?;
-        parse_npy(&bytes).map_err(|msg| Error::file(&self.path, format!("{name}.npy: {msg}")))
+            .map_err(|e| Error::format(&self.path, format!("{name}.npy: {e}")))?;
+        parse_npy(&bytes).map_err(|msg| Error::format(&self.path, format!("{name}.npy: {msg}")))
     }
 }
 
@@ -224,12 +224,12 @@ mod tests {
 
     #[test]
     fn reads_what_shards_writes() {
-        let a = parse_npy(&shards::npy_f64(&[2, 2], &[1.0, 2.0, 3.0, 4.5])).unwrap();
+        let a = parse_npy(&crate::npy_f64(&[2, 2], &[1.0, 2.0, 3.0, 4.5])).unwrap();
         assert_eq!(a.shape, [2, 2]);
         assert_eq!(a.data, NpyData::F64(vec![1.0, 2.0, 3.0, 4.5]));
-        let u = parse_npy(&shards::npy_u8(&[3], &[7, 8, 9])).unwrap();
+        let u = parse_npy(&crate::npy_u8(&[3], &[7, 8, 9])).unwrap();
         assert_eq!(u.data, NpyData::U8(vec![7, 8, 9]));
-        let s = parse_npy(&shards::npy_i64(&[], &[-3])).unwrap();
+        let s = parse_npy(&crate::npy_i64(&[], &[-3])).unwrap();
         assert_eq!((s.shape.len(), s.data), (0, NpyData::I64(vec![-3])));
     }
 
