@@ -4,7 +4,7 @@
 //! callable becomes an opaque value, which is an error only if a tensor is expected there.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// The element type of a torch storage (`torch.FloatStorage` → `F32`, …).
@@ -146,6 +146,7 @@ pub fn load(data: &[u8], pos: usize) -> PResult<(Value, usize)> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        sealed: HashSet::new(),
     };
     let v = m.run()?;
     Ok((v, m.pos))
@@ -157,6 +158,45 @@ struct Machine<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    /// Lists and dicts already put inside another container: never changed again, so a
+    /// value's depth is fixed once it is inside something (see [`MAX_DEPTH`]).
+    sealed: HashSet<usize>,
+}
+
+/// How deep values may nest. A state_dict nests 4 deep; a hostile pickle of 200 000 nested
+/// lists would overflow the stack when dropped (or when its depth is measured), so putting a
+/// value deeper than this inside a container is an error, and so is changing a list or dict
+/// that is already inside another (the only way to grow a value's depth after the check, or to
+/// make a cycle).
+pub const MAX_DEPTH: usize = 32;
+
+/// Depth of `v` (1 for a scalar) if it is at most `limit`; the recursion never goes deeper.
+fn depth_within(v: &Value, limit: usize) -> Option<usize> {
+    if limit == 0 {
+        return None;
+    }
+    let max = |items: &mut dyn Iterator<Item = &Value>| -> Option<usize> {
+        let mut m = 0;
+        for x in items {
+            m = m.max(depth_within(x, limit - 1)?);
+        }
+        Some(1 + m)
+    };
+    match v {
+        Value::Tuple(t) => max(&mut t.iter()),
+        Value::List(l) => max(&mut l.borrow().iter()),
+        Value::Dict(d) => max(&mut d.borrow().iter().flat_map(|(k, v)| [k, v])),
+        _ => Some(1),
+    }
+}
+
+/// The address that identifies a list or dict (not a tuple: those never change).
+fn mutable_id(v: &Value) -> Option<usize> {
+    match v {
+        Value::List(l) => Some(Rc::as_ptr(l) as *const u8 as usize),
+        Value::Dict(d) => Some(Rc::as_ptr(d) as *const u8 as usize),
+        _ => None,
+    }
 }
 
 impl Machine<'_> {
@@ -357,6 +397,7 @@ impl Machine<'_> {
                 b'N' => self.stack.push(Value::None),
                 b't' => {
                     let items = self.pop_mark()?;
+                    self.admit(&items)?;
                     self.stack.push(Value::Tuple(Rc::new(items)));
                 }
                 0x85..=0x87 => {
@@ -365,14 +406,17 @@ impl Machine<'_> {
                         return Err("stack underflow".into());
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
+                    self.admit(&items)?;
                     self.stack.push(Value::Tuple(Rc::new(items)));
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
+                    self.admit(&items)?;
                     self.stack.push(Value::List(Rc::new(RefCell::new(items))));
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
+                    self.admit(&items)?;
                     let pairs = pairs(items)?;
                     self.stack.push(Value::Dict(Rc::new(RefCell::new(pairs))));
                 }
@@ -436,7 +480,35 @@ impl Machine<'_> {
         Ok(())
     }
 
+    /// Checks that `items` may go inside a container (not deeper than [`MAX_DEPTH`]) and seals
+    /// the lists and dicts among them.
+    fn admit<'v>(&mut self, items: impl IntoIterator<Item = &'v Value>) -> PResult<()> {
+        for v in items {
+            if depth_within(v, MAX_DEPTH).is_none() {
+                return Err(format!("values nest deeper than {MAX_DEPTH} levels"));
+            }
+            if let Some(id) = mutable_id(v) {
+                self.sealed.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Errs if the container on top of the stack is already inside another.
+    fn check_unsealed(&mut self) -> PResult<()> {
+        match mutable_id(self.top()?) {
+            Some(id) if self.sealed.contains(&id) => Err(
+                "the pickle changes a list or dict already inside another (a recursive \
+                 structure, not a state_dict)"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     fn set_items(&mut self, kv: Vec<(Value, Value)>) -> PResult<()> {
+        self.admit(kv.iter().flat_map(|(k, v)| [k, v]))?;
+        self.check_unsealed()?;
         match self.top()? {
             Value::Dict(d) => {
                 d.borrow_mut().extend(kv);
@@ -449,6 +521,8 @@ impl Machine<'_> {
     }
 
     fn append(&mut self, items: Vec<Value>) -> PResult<()> {
+        self.admit(&items)?;
+        self.check_unsealed()?;
         match self.top()? {
             Value::List(l) => {
                 l.borrow_mut().extend(items);
@@ -585,5 +659,36 @@ mod tests {
             .unwrap_err()
             .contains("truncated"));
         assert!(load(b"\x80\x02\xff", 0).unwrap_err().contains("0xff"));
+    }
+
+    #[test]
+    fn a_deeply_nested_pickle_is_an_error_not_a_stack_overflow() {
+        // ']' (EMPTY_LIST) 200 000 times, then 'a' (APPEND) to nest each into the one below.
+        let n = 200_000;
+        let mut data = b"\x80\x02".to_vec();
+        data.extend(std::iter::repeat_n(b']', n));
+        data.extend(std::iter::repeat_n(b'a', n - 1));
+        data.push(b'.');
+        let err = load(&data, 0).unwrap_err();
+        assert!(err.contains("deeper than 32"), "{err}");
+    }
+
+    #[test]
+    fn a_list_changed_after_it_was_nested_or_holding_itself_is_an_error() {
+        // x = []; y = [x]; x.append([]): grows y's depth after y's check (the top-down way to
+        // nest without bound). Memo 0 holds x.
+        let grown = b"\x80\x02]q\x00h\x00\x85q\x01h\x00]a.";
+        assert!(load(grown, 0).unwrap_err().contains("already inside"));
+        // x = []; x.append(x): a cycle.
+        let cycle = b"\x80\x02]q\x00h\x00a.";
+        assert!(load(cycle, 0).unwrap_err().contains("already inside"));
+        // A value of 32 levels may go inside a container (33 in all); one of 33 may not.
+        for (levels, ok) in [(33, true), (34, false)] {
+            let mut d = b"\x80\x02".to_vec();
+            d.extend(std::iter::repeat_n(b']', levels));
+            d.extend(std::iter::repeat_n(b'a', levels - 1));
+            d.push(b'.');
+            assert_eq!(load(&d, 0).is_ok(), ok, "{levels} levels");
+        }
     }
 }
