@@ -6,12 +6,17 @@
 //! - Technique 2: γ from the overlap C and the number of scales L ([`schedule`]).
 //! - Technique 4: ε for T steps per scale from Eq. 4 ([`step_size`]).
 //!
+//! Its blockwise GEMM engine ([`blockwise`]) also serves evaluation: [`nearest`] finds the k
+//! nearest training images of samples in Inception feature space (App. C.5.2) with it.
+//!
 //! [`Schedule`] ties Techniques 2 and 4 together for a given σ₁ and D; it is all that
 //! `ncsn calibrate --sigma-begin S --dims D` needs.
 
+pub mod blockwise;
 pub mod data;
 pub mod dataset;
 pub mod error;
+pub mod nearest;
 pub mod normal;
 pub mod pairwise;
 pub mod root;

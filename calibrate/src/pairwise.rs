@@ -1,5 +1,6 @@
 //! Technique 1's maximum pairwise distance, exactly, and the median pairwise distance, in one
-//! blockwise pass of GEMMs through tch (CPU, or CUDA when present).
+//! blockwise pass of GEMMs through tch (CPU, or CUDA when present): the upper triangle of block
+//! pairs, each block pair's distances from [`crate::blockwise`] with [`Gram::ExactBytes`].
 //!
 //! Why the result is exact, with no candidate margin: pixels are bytes, so after centring
 //! (x − 128 ∈ [−128, 127]) every product a_k·b_k is an integer of magnitude ≤ 2¹⁴. The Gram
@@ -19,10 +20,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
+pub use crate::blockwise::CHUNK;
+use crate::blockwise::{squared_distances, Gram};
 use crate::error::{Error, Result};
-
-/// Columns per GEMM: 2¹⁰ products of magnitude ≤ 2¹⁴ keep every partial sum ≤ 2²⁴ (exact f32).
-pub const CHUNK: usize = 1024;
 
 /// Options of the pairwise pass.
 #[derive(Debug, Clone)]
@@ -191,11 +191,14 @@ pub fn pairwise(rows: ByteRows<'_>, opts: &PairwiseOptions) -> Result<Pairwise> 
             } else {
                 slab(j0, nj)
             };
-            let gram = exact_gram(&a, &b, rows.dims)?;
             // Technique 1: ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b, exact integers held in f64.
-            let mut d2 = norms.narrow(0, i0 as i64, ni as i64).unsqueeze(1)
-                + norms.narrow(0, j0 as i64, nj as i64).unsqueeze(0)
-                - gram * 2.0;
+            let mut d2 = squared_distances(
+                &a,
+                &norms.narrow(0, i0 as i64, ni as i64),
+                &b,
+                &norms.narrow(0, j0 as i64, nj as i64),
+                Gram::ExactBytes,
+            )?;
             if bi == bj {
                 // Only pairs i < j: the diagonal and below can never win.
                 let keep = Tensor::ones([ni as i64, nj as i64], (Kind::Bool, opts.device)).triu(1);
@@ -246,28 +249,6 @@ fn centred_f32(x: &Tensor) -> Tensor {
     let mut f = x.to_kind(Kind::Float);
     let _ = f.g_sub_scalar_(128.0);
     f
-}
-
-/// a·bᵀ for two centred row blocks, exact (see the module doc): f32 GEMMs over column chunks
-/// of at most [`CHUNK`], summed in f64.
-fn exact_gram(a: &Tensor, b: &Tensor, dims: usize) -> Result<Tensor> {
-    let (ni, nj) = (a.size()[0], b.size()[0]);
-    let mut acc = Tensor::zeros([ni, nj], (Kind::Double, a.device()));
-    let mut c0 = 0;
-    while c0 < dims {
-        let nc = CHUNK.min(dims - c0);
-        let (ca, cb) = (
-            a.narrow(1, c0 as i64, nc as i64),
-            b.narrow(1, c0 as i64, nc as i64),
-        );
-        // An explicit f64 copy then a same-type add is ~2.5× faster than a mixed-type add_.
-        let g = ca.matmul(&cb.tr()).to_kind(Kind::Double);
-        acc = acc
-            .f_add_(&g)
-            .map_err(Error::torch("accumulating the Gram chunks"))?;
-        c0 += nc;
-    }
-    Ok(acc)
 }
 
 /// Which squared distances the median is taken over, and the ones gathered so far.
