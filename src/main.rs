@@ -38,6 +38,7 @@ enum Command {
     FidStats(cmd::fid_stats::Args),
     #[command(visible_alias = "evaluate")]
     Fid(cmd::fid::Args),
+    Neighbours(cmd::neighbours::Args),
     ModelInfo(cmd::model_info::Args),
     Doctor(cmd::doctor::Args),
     Synth(cmd::synth::Args),
@@ -60,6 +61,7 @@ fn main() {
         Command::Sample(a) => cmd::sample::run(a, &global),
         Command::FidStats(a) => cmd::fid_stats::run(a, &global),
         Command::Fid(a) => cmd::fid::run(a, &global),
+        Command::Neighbours(a) => cmd::neighbours::run(a, &global),
         Command::ModelInfo(a) => cmd::model_info::run(a, &global),
         Command::Doctor(a) => cmd::doctor::run(a, &global),
         Command::Synth(a) => cmd::synth::run(a, &global),

@@ -18,6 +18,9 @@ pub enum Error {
     /// Reading the shards of `--data` failed.
     #[error(transparent)]
     Shards(#[from] shards::Error),
+    /// The nearest-neighbour engine (`calibrate::nearest`) refused or failed.
+    #[error(transparent)]
+    Nearest(#[from] calibrate::Error),
     /// Options that do not fit the data (more IS splits than samples, …).
     #[error("{0}")]
     Invalid(String),

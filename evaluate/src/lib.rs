@@ -8,6 +8,8 @@
 //! - [`Stats`] (μ, Σ; `.npz` in and out) from [`Moments`] accumulated batch by batch;
 //!   [`frechet_distance`]; [`inception_score`].
 //! - [`score`]: whole passes over an ingested split, a samples file, or caller's batches.
+//! - [`neighbours`]: the nearest training images of samples, flips included (App. C.5.2), with
+//!   `calibrate`'s blockwise GEMM engine.
 //!
 //! Like `calibrate` and `trainer`, it reads shards' raw pixels and links no image decoder.
 
@@ -16,6 +18,7 @@ mod extract;
 pub mod fid;
 mod inception;
 mod inception_score;
+pub mod neighbours;
 /// The `.npz` reader and writer (in `shards`, beside the sample writer), re-exported for
 /// the statistics files' users.
 pub use shards::npz;

@@ -8,6 +8,7 @@ pub mod fid_stats;
 pub mod ingest;
 pub mod inspect;
 pub mod model_info;
+pub mod neighbours;
 pub mod sample;
 pub mod synth;
 pub mod train;
