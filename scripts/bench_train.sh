@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Training throughput: ncsn's training loop (trainer/examples/bench_train.rs: loader, DSM loss,
-# Adam, EMA) against the same network and step in PyTorch (scripts/bench/train_reference.py),
-# in the same run, on the same machine. Results go to BENCHMARKS.md "## Training" by hand.
+# Adam, EMA) against, in the same run on the same machine,
+#   1. the authors' own code (scripts/bench/authors_train.py: ermongroup/ncsnv2's models/,
+#      losses/ and EMAHelper as they are, vendored in scripts/bench/third_party/ncsnv2), the
+#      ratio users care about, and
+#   2. our PyTorch re-implementation (scripts/bench/train_reference.py), which also has the GPU
+#      settings (TF32, bf16, channels-last) the authors' code lacks.
+# Each line is one JSON object; results go to BENCHMARKS.md "## Training" by hand.
 #
 #   scripts/bench_train.sh            CPU: CIFAR-10 config at batch 8, CelebA 64 at batch 4, 2 threads
 #   scripts/bench_train.sh --gpu      also the H100 settings (batch 128/128/32, fp32, TF32, bf16,
@@ -20,6 +25,8 @@ BIN=${CARGO_TARGET_DIR:-target}/release/examples/bench_train
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 cpu() { # config batch size L sigma1 adam_eps
   "$BIN" "configs/$1.yml" "$2" "$STEPS" "$WARMUP" 2 cpu
+  "$PY" scripts/bench/authors_train.py --config "configs/$1.yml" --batch "$2" --steps "$STEPS" \
+      --warmup "$WARMUP" --threads 2
   "$PY" scripts/bench/train_reference.py --size "$3" --batch "$2" --ngf 128 --num-classes "$4" \
       --sigma-begin "$5" --adam-eps "$6" --steps "$STEPS" --warmup "$WARMUP" --threads 2
 }
@@ -29,6 +36,8 @@ cpu celeba 4 64 500 90 1e-8
 if [ "${1:-}" = "--gpu" ]; then
   gpu() { # config batch size arch L sigma1 adam_eps
     "$BIN" "configs/$1.yml" "$2" "$STEPS" "$WARMUP" 16 cuda
+    "$PY" scripts/bench/authors_train.py --config "configs/$1.yml" --batch "$2" --steps "$STEPS" \
+        --warmup "$WARMUP" --device cuda
     for flags in "" "--tf32" "--bf16" "--tf32 --channels-last" "--bf16 --channels-last"; do
       # shellcheck disable=SC2086
       "$PY" scripts/bench/train_reference.py --device cuda --arch "$4" --size "$3" --batch "$2" \
