@@ -90,6 +90,12 @@ impl Layout {
     }
 }
 
+/// `_fid_stats_train.npz`: the FID reference statistics of a split, where `ncsn fid-stats`
+/// writes them by default and `ncsn train --fid-samples` looks for them (and saves them).
+pub fn fid_stats_file(split: &str) -> String {
+    format!("_fid_stats_{split}.npz")
+}
+
 /// `split=train`: the folder of a split's shards, in Hive's `key=value` form so that readers
 /// add the `split` column.
 pub fn split_dir(split: &str) -> String {

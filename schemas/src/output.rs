@@ -66,6 +66,20 @@ impl DirLock {
         Ok(lock)
     }
 
+    /// One job of its own in `dir` (created if missing), such as a FID sweep that appends to
+    /// the workdir of a training run while the run goes on: `_ncsn.<name>.lock` alone, so it
+    /// keeps out a second copy of that job and nothing else.
+    pub fn own(dir: &Path, name: &str, holder: &str) -> Result<DirLock, SchemaError> {
+        create_dir(dir)?;
+        let path = dir.join(part_lock_file(name));
+        let file = acquire(&path, false)?;
+        let lock = DirLock {
+            held: vec![(path, file, false)],
+        };
+        lock.stamp(holder)?;
+        Ok(lock)
+    }
+
     /// Writes `<pid> <holder>` into the innermost (exclusive) lock file.
     fn stamp(&self, holder: &str) -> Result<(), SchemaError> {
         let (path, file, _) = self.held.last().expect("a lock holds a file");
@@ -281,6 +295,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`ncsn ingest merge`"), "{err}");
+    }
+
+    #[test]
+    fn an_own_job_lock_keeps_out_its_twin_but_not_the_directory_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let train = DirLock::exclusive(d, "ncsn train").unwrap();
+        let sweep = DirLock::own(d, "fid", "ncsn fid --ckpts").unwrap();
+        let err = DirLock::own(d, "fid", "x").unwrap_err().to_string();
+        assert!(
+            err.contains("_ncsn.fid.lock") && err.contains("`ncsn fid --ckpts`"),
+            "{err}"
+        );
+        drop((train, sweep));
+        let left: Vec<_> = std::fs::read_dir(d).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! `ncsn fid` (alias `ncsn evaluate`): FID and Inception Score of samples (paper §4, Table 1)
-//! against reference statistics, with pytorch-fid's network and preprocessing.
+//! against reference statistics, with pytorch-fid's network and preprocessing: of a samples
+//! file or folder, of a checkpoint (sampled here), or of a sweep over a run's checkpoints.
+
+mod checkpoints;
 
 use std::path::{Path, PathBuf};
 
@@ -7,15 +10,29 @@ use anyhow::Context;
 use evaluate::score::{gather_samples, Gather, Samples};
 use evaluate::{FeatureExtractor, Stats, POOL3_DIMS};
 use shards::Rgb8;
+use trainer::fid::sweep::Range;
 
 use super::Global;
 
 /// FID and Inception Score of samples, as pytorch-fid and the original IS code compute them.
 ///
-/// Samples are a `.npz` of uint8 NHWC images (`ncsn sample --raw`, key arr_0) or a directory
-/// of PNG/JPEG/WebP files (decoded like Pillow's convert('RGB'), searched recursively). The
-/// reference is a statistics file (`ncsn fid-stats`, pytorch-fid's or TTUR's .npz with mu and
-/// sigma) or an ingested directory whose split's statistics are computed first.
+/// Samples are a `.npz` of uint8 NHWC images (`ncsn sample --raw`, key arr_0), a directory
+/// of PNG/JPEG/WebP files (decoded like Pillow's convert('RGB'), searched recursively), or
+/// drawn here from a checkpoint: --checkpoint FILE, or --workdir W for its latest one, with
+/// the EMA weights (--no-ema: the raw ones), the checkpoint's sampler, --seed and --n (1000).
+/// Samples holding NaN/inf (a diverged model) are an error naming the checkpoint and step.
+///
+/// --workdir W --ckpts BEGIN:END[:STEP] sweeps a run's checkpoints like the authors'
+/// --fast_fid: each part defaults to the run config's fast_fid section (begin_ckpt, end_ckpt;
+/// num_samples, batch_size, step_lr and n_steps_each too), else to the first/last checkpoint
+/// present, and STEP to training.snapshot_freq. Steps of the range with no checkpoint are named
+/// in a warning and skipped. Each checkpoint's scores go as one JSON line into W/fid.jsonl
+/// (step, fid, is, is_std, n, seconds, and the settings); a rerun skips the steps already
+/// scored with the same settings. W/fid.png plots FID against the step; the best checkpoint is
+/// printed last.
+///
+/// The reference is a statistics file (`ncsn fid-stats`, pytorch-fid's or TTUR's .npz with mu
+/// and sigma) or an ingested directory whose split's statistics are computed first.
 ///
 /// Every image is resized to 299×299 (bilinear, align_corners=False) and scaled to [-1, 1],
 /// exactly as pytorch-fid does; the Inception Score is the mean ± std over --splits splits of
@@ -24,12 +41,62 @@ use super::Global;
 /// Examples:
 ///   ncsn fid --samples samples.npz --stats data/cifar10/_fid_stats_train.npz
 ///   ncsn fid --samples generated/ --data data/celeba64 --split test --json
+///   ncsn fid --workdir runs/cifar10 --stats data/cifar10/_fid_stats_train.npz --n 10000
+///   ncsn fid --workdir runs/cifar10 --ckpts 5000:300000 --stats data/cifar10/_fid_stats_train.npz
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["samples", "checkpoint", "workdir"])))]
+#[command(group(clap::ArgGroup::new("model").args(["checkpoint", "workdir"])))]
 pub struct Args {
     /// The samples: a .npz of uint8 [N, H, W, 3] images, or a directory of images.
     #[arg(long, value_name = "NPZ|DIR")]
-    samples: PathBuf,
+    samples: Option<PathBuf>,
+
+    /// A checkpoint to sample and score (.safetensors with its .json beside it).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+
+    /// A training workdir: its latest checkpoint, or with --ckpts a sweep over its checkpoints.
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
+
+    /// Sweep the checkpoints of --workdir at training steps BEGIN, BEGIN+STEP, … ≤ END (each
+    /// part optional: `5000:`, `:` for the defaults; see above).
+    #[arg(long, value_name = "BEGIN:END[:STEP]", requires = "workdir")]
+    ckpts: Option<Range>,
+
+    /// Samples to draw from a checkpoint [default: 1000; a sweep: the config's
+    /// fast_fid.num_samples, else 1000]. The paper: 1 000 for sweeps, more for the best one.
+    #[arg(long, requires = "model",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
+    n: Option<usize>,
+
+    /// Seed of the chains (chain i draws from stream i: the samples of `ncsn sample --seed`).
+    #[arg(long, default_value_t = 0, requires = "model")]
+    seed: u64,
+
+    /// Sample with the raw model weights instead of their exponential moving average.
+    #[arg(long, requires = "model")]
+    no_ema: bool,
+
+    /// Langevin chains run together [default: the config's sampling.batch_size; a sweep:
+    /// fast_fid.batch_size].
+    #[arg(long, requires = "model",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    sample_batch_size: Option<usize>,
+
+    /// Override T, the Langevin steps per noise level.
+    #[arg(long, requires = "model",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    steps_each: Option<usize>,
+
+    /// Override eps, the step size parameter.
+    #[arg(long, requires = "model")]
+    step_lr: Option<f64>,
+
+    /// Also keep a checkpoint's samples: uint8 NHWC .npz (key arr_0), as `ncsn sample --raw`.
+    #[arg(long, value_name = "NPZ", requires = "model", conflicts_with = "ckpts")]
+    raw: Option<PathBuf>,
 
     /// Reference statistics (.npz with `mu` and `sigma`).
     #[arg(
@@ -71,11 +138,12 @@ pub struct InceptionArgs {
     #[arg(long, value_name = "FILE", default_value_os_t = evaluate::default_weights_path())]
     weights: PathBuf,
 
-    /// Where the network runs: auto (CUDA when available), cpu, cuda, cuda:N.
+    /// Where the network (and a checkpoint's sampling) runs: auto (CUDA when available), cpu,
+    /// cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
 
-    /// Images per forward pass (pytorch-fid's default: 50).
+    /// Images per Inception forward pass (pytorch-fid's default: 50).
     #[arg(long, default_value_t = 50,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_size: usize,
@@ -114,6 +182,9 @@ pub fn warn_if_singular(what: &Path, stats: &Stats) {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let Some(input) = args.samples.clone() else {
+        return checkpoints::run(args, global);
+    };
     let extractor = args.inception.extractor()?;
     let batch = args.inception.batch_size;
     // A statistics file is checked before minutes go into the samples' features.
@@ -125,20 +196,20 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let gathered = if args.samples.is_dir() {
-        gather_folder(&extractor, &args.samples, batch, global.progress())?
+    let gathered = if input.is_dir() {
+        gather_folder(&extractor, &input, batch, global.progress())?
     } else {
-        let samples = Samples::read_npz(&args.samples)?;
+        let samples = Samples::read_npz(&input)?;
         if let Some((s, file)) = &given {
             s.check_comparable(file, POOL3_DIMS, Some(samples.image_size()))?;
         }
         gather_samples(&extractor, &samples, batch, global.progress())
-            .with_context(|| format!("scoring {}", args.samples.display()))?
+            .with_context(|| format!("scoring {}", input.display()))?
     };
     let stats = gathered.stats()?;
     let is = gathered
         .inception_score(args.splits)
-        .with_context(|| format!("{}: the Inception Score", args.samples.display()))?;
+        .with_context(|| format!("{}: the Inception Score", input.display()))?;
 
     let (reference, ref_path) = match (given, &args.data) {
         (Some(given), _) => given,
@@ -156,14 +227,14 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         _ => anyhow::bail!("give --stats FILE or --data DIR"),
     };
     reference.check_comparable(&ref_path, POOL3_DIMS, stats.image_size)?;
-    warn_if_singular(&args.samples, &stats);
+    warn_if_singular(&input, &stats);
     warn_if_singular(&ref_path, &reference);
     let fid = evaluate::frechet_distance(&stats, &reference, extractor.device())?;
 
     let n = stats.num_images.unwrap_or(0);
     if args.json {
         let out = serde_json::json!({
-            "samples": args.samples,
+            "samples": input,
             "num_samples": n,
             "image_size": stats.image_size,
             "reference": ref_path,
@@ -176,7 +247,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         });
         println!("{out}");
     } else {
-        println!("samples:   {} ({n} images)", args.samples.display());
+        println!("samples:   {} ({n} images)", input.display());
         println!("reference: {}", ref_path.display());
         println!("FID:       {fid:.4}");
         println!(

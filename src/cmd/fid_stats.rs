@@ -42,7 +42,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.data.join(format!("_fid_stats_{}.npz", args.split)));
+        .unwrap_or_else(|| args.data.join(schemas::layout::fid_stats_file(&args.split)));
     if args.data.is_dir() {
         // A typo in --out costs a second, not the whole pass (DIR itself is checked below).
         schemas::output::check_file(&out).context("--out")?;

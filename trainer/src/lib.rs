@@ -1,7 +1,8 @@
-//! NCSNv2 training and sampling on tch.
+//! NCSNv2 training and sampling on tch, and the FID of what it trains.
 pub mod checkpoint;
 pub mod data_transform;
 pub mod ema;
+pub mod fid;
 pub mod interpolate;
 pub mod langevin;
 pub mod loader;

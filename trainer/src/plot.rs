@@ -1,6 +1,6 @@
 //! The loss-curve PNG of a training run, drawn from its `metrics.jsonl` records: train loss per
 //! step, test loss at snapshots; log₁₀ scale since the σ²-weighted loss of Eq. 2 falls by orders
-//! of magnitude early on. A tiny canvas and bitmap font, so no plotting library is linked.
+//! of magnitude early on. And the FID curve of a sweep over its checkpoints (linear). A tiny canvas and bitmap font, so no plotting library is linked.
 
 use std::path::Path;
 
@@ -60,6 +60,92 @@ pub fn plot_loss(records: &[Record], out: &Path) -> std::io::Result<()> {
         img.text(&format!("1e{}", d as i64), 8, y - 3, BLACK);
         d += 1.0;
     }
+    x_axis(&mut img, x0, x1, &px);
+    img.text("LOSS", 8, 10, BLACK);
+    img.text("TRAIN", (W - 160) as i64, 10, TRAIN);
+    img.text("TEST", (W - 80) as i64, 10, TEST);
+
+    for w in train.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        img.line(
+            px(a.0) as i64,
+            py(a.1.log10()) as i64,
+            px(b.0) as i64,
+            py(b.1.log10()) as i64,
+            TRAIN,
+        );
+    }
+    if train.len() == 1 {
+        img.dot(px(train[0].0) as i64, py(train[0].1.log10()) as i64, TRAIN);
+    }
+    for &(x, y) in &test {
+        img.dot(px(x) as i64, py(y.log10()) as i64, TEST);
+    }
+    img.write_png(out)
+}
+
+/// FID (red line and dots) against the training step (`ncsn fid --ckpts`' `fid.png`, the
+/// paper's Figs. 4–5), y linear from a round number below the smallest FID, the best point
+/// ringed, and writes it as an RGB PNG.
+pub fn plot_fid(points: &[(u64, f64)], out: &Path) -> std::io::Result<()> {
+    let pts: Vec<(f64, f64)> = points
+        .iter()
+        .map(|&(s, f)| (s as f64, f))
+        .filter(|(_, f)| f.is_finite())
+        .collect();
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in &pts {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if pts.is_empty() {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1.0 {
+        x1 = x0 + 1.0;
+    }
+    let ystep = nice_step((y1 - y0) / 5.0);
+    let (y0, y1) = (
+        (y0 / ystep).floor() * ystep,
+        ((y1 / ystep).ceil() * ystep).max((y0 / ystep).floor() * ystep + ystep),
+    );
+    let mut img = Canvas::new(W, H);
+    let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
+    let px = |x: f64| LEFT as f64 + (x - x0) / (x1 - x0) * pw;
+    let py = |y: f64| TOP as f64 + (1.0 - (y - y0) / (y1 - y0)) * ph;
+    let mut t = y0;
+    while t <= y1 + 1e-9 {
+        let y = py(t) as i64;
+        img.line(LEFT as i64, y, (W - RIGHT) as i64, y, GRID);
+        img.text(&format!("{}", t as u64), 8, y - 3, BLACK);
+        t += ystep;
+    }
+    x_axis(&mut img, x0, x1, &px);
+    img.text("FID", 8, 10, BLACK);
+    for w in pts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        img.line(
+            px(a.0) as i64,
+            py(a.1) as i64,
+            px(b.0) as i64,
+            py(b.1) as i64,
+            TEST,
+        );
+    }
+    for &(x, y) in &pts {
+        img.dot(px(x) as i64, py(y) as i64, TEST);
+    }
+    if let Some(&(x, y)) = pts.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
+        img.ring(px(x) as i64, py(y) as i64, BLACK);
+        img.text("BEST", (W - 80) as i64, 10, BLACK);
+    }
+    img.write_png(out)
+}
+
+/// Vertical grid lines at ~6 round steps, their labels, both axes and the `STEP` title.
+fn x_axis(img: &mut Canvas, x0: f64, x1: f64, px: &dyn Fn(f64) -> f64) {
     let step = nice_step((x1 - x0) / 6.0);
     let mut t = (x0 / step).ceil() * step;
     while t <= x1 + 1e-9 {
@@ -89,27 +175,6 @@ pub fn plot_loss(records: &[Record], out: &Path) -> std::io::Result<()> {
         BLACK,
     );
     img.text("STEP", (W / 2) as i64 - 8, (H - 18) as i64, BLACK);
-    img.text("LOSS", 8, 10, BLACK);
-    img.text("TRAIN", (W - 160) as i64, 10, TRAIN);
-    img.text("TEST", (W - 80) as i64, 10, TEST);
-
-    for w in train.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        img.line(
-            px(a.0) as i64,
-            py(a.1.log10()) as i64,
-            px(b.0) as i64,
-            py(b.1.log10()) as i64,
-            TRAIN,
-        );
-    }
-    if train.len() == 1 {
-        img.dot(px(train[0].0) as i64, py(train[0].1.log10()) as i64, TRAIN);
-    }
-    for &(x, y) in &test {
-        img.dot(px(x) as i64, py(y.log10()) as i64, TEST);
-    }
-    img.write_png(out)
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw`.
@@ -180,6 +245,17 @@ impl Canvas {
         }
     }
 
+    /// A circle of radius 6 around a point.
+    fn ring(&mut self, x: i64, y: i64, c: Rgb) {
+        for dy in -7i64..=7 {
+            for dx in -7i64..=7 {
+                if (30..=49).contains(&(dx * dx + dy * dy)) {
+                    self.set(x + dx, y + dy, c);
+                }
+            }
+        }
+    }
+
     /// Text in a 3×5 pixel font scaled ×2 (digits, `e`, `-`, `.`, and the capitals we use).
     fn text(&mut self, s: &str, x: i64, y: i64, c: Rgb) {
         for (k, ch) in s.chars().enumerate() {
@@ -235,6 +311,9 @@ fn glyph(c: char) -> [u8; 5] {
         'A' => [2, 5, 7, 5, 5],
         'I' => [7, 2, 2, 2, 7],
         'N' => [5, 7, 7, 7, 5],
+        'B' => [6, 5, 6, 5, 6],
+        'D' => [6, 5, 5, 5, 6],
+        'F' => [7, 4, 6, 4, 4],
         _ => [0; 5],
     }
 }
@@ -248,6 +327,26 @@ mod tests {
         assert_eq!(nice_step(3.0), 5.0);
         assert_eq!(nice_step(17.0), 20.0);
         assert_eq!(nice_step(0.2), 1.0);
+    }
+
+    #[test]
+    fn fid_plot_draws_the_curve_and_rings_the_best() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = |points: &[(u64, f64)], name: &str, c: Rgb| {
+            let out = dir.path().join(name);
+            plot_fid(points, &out).unwrap();
+            let file = std::io::BufReader::new(std::fs::File::open(&out).unwrap());
+            let mut reader = png::Decoder::new(file).read_info().unwrap();
+            let mut px = vec![0; reader.output_buffer_size().unwrap()];
+            reader.next_frame(&mut px).unwrap();
+            px.chunks(3).filter(|p| *p == c).count()
+        };
+        let curve = [(5000, 80.0), (10000, 31.5), (15000, 40.0)];
+        assert!(count(&curve, "fid.png", TEST) > count(&[], "empty.png", TEST) + 300);
+        assert!(
+            count(&curve[..1], "one.png", TEST) > 20,
+            "one point is a dot"
+        );
     }
 
     #[test]

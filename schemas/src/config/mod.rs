@@ -25,7 +25,8 @@ pub use yaml::pyyaml_float;
 pub struct Config {
     pub training: Training,
     pub sampling: Sampling,
-    /// The authors' `main.py --fast_fid` settings; ncsn has no FID (see [`Config::unused_keys`]).
+    /// The authors' `main.py --fast_fid` settings: the defaults of `ncsn fid --workdir W --ckpts`
+    /// (a sweep over checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fast_fid: Option<FastFid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,7 +69,7 @@ pub struct Sampling {
     /// Only `true`: the sampler keeps the final images, not every step.
     #[serde(default = "d_true")]
     pub final_only: bool,
-    /// Only `false` (FID is issue #13).
+    /// Only `false`: `ncsn fid --checkpoint F --n N` samples and scores a checkpoint.
     #[serde(default)]
     pub fid: bool,
     #[serde(default = "d_true")]
@@ -87,17 +88,24 @@ pub struct Sampling {
     pub n_interpolations: Option<usize>,
 }
 
-/// The authors' `main.py --fast_fid` run: FID of a range of checkpoints.
+/// The authors' `main.py --fast_fid` run: FID of a range of checkpoints. ncsn's sweep (`ncsn
+/// fid --workdir W --ckpts`) takes its defaults from here.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FastFid {
+    /// Langevin chains run together.
     pub batch_size: usize,
+    /// Samples per checkpoint (the paper: 1 000).
     pub num_samples: u64,
+    /// ε and T of the sweep's sampler (calibration sets them like `sampling`'s).
     pub step_lr: f64,
     pub n_steps_each: usize,
+    /// The range of training steps swept (inclusive).
     pub begin_ckpt: u64,
     pub end_ckpt: u64,
+    /// Only `false`: the authors' per-level sampler statistics are not printed.
     pub verbose: bool,
+    /// Only `false`: no averaging of the scores of neighbouring checkpoints.
     pub ensemble: bool,
 }
 
@@ -251,6 +259,11 @@ impl Config {
         self.model.num_classes = c.num_classes;
         self.sampling.n_steps_each = c.n_steps_each;
         self.sampling.step_lr = c.step_lr;
+        // The sweep samples from the same σ list, so it takes the ε and T computed for it.
+        if let Some(f) = &mut self.fast_fid {
+            f.n_steps_each = c.n_steps_each;
+            f.step_lr = c.step_lr;
+        }
     }
 
     /// The σ list the model and sampler use (geometric, like the authors').
@@ -263,13 +276,13 @@ impl Config {
     }
 
     /// Keys present in this config that only the authors' other commands read (`main.py
-    /// --fast_fid`, `--test`, `--sample`) or that describe their data loading. They are kept so
+    /// --test`, `--sample`) or that describe their data loading. (`fast_fid` is the default of
+    /// `ncsn fid --ckpts`.) They are kept so
     /// that the authors' files load and `WORKDIR/config.yml` still runs in the authors' code,
     /// but nothing in ncsn changes with them; `ncsn train` names them in a note.
     pub fn unused_keys(&self) -> Vec<&'static str> {
         let t = self.test.as_ref();
         [
-            ("fast_fid.*", self.fast_fid.is_some()),
             ("test.begin_ckpt", t.is_some_and(|t| t.begin_ckpt.is_some())),
             ("test.end_ckpt", t.is_some_and(|t| t.end_ckpt.is_some())),
             ("sampling.ckpt_id", self.sampling.ckpt_id.is_some()),

@@ -179,7 +179,31 @@ fn values_ncsn_does_not_implement_are_refused() {
     );
     refused(|c| c.model.spec_norm = true, "model.spec_norm", "use false");
     refused(|c| c.data.channels = 1, "data.channels", "use 3");
-    refused(|c| c.sampling.fid = true, "sampling.fid", "issue #13");
+    refused(
+        |c| c.sampling.fid = true,
+        "sampling.fid",
+        "ncsn fid --checkpoint",
+    );
+    refused(
+        |c| c.fast_fid.as_mut().unwrap().ensemble = true,
+        "fast_fid.ensemble",
+        "use false",
+    );
+    refused(
+        |c| c.fast_fid.as_mut().unwrap().verbose = true,
+        "fast_fid.verbose",
+        "use false",
+    );
+    refused(
+        |c| c.fast_fid.as_mut().unwrap().num_samples = 1,
+        "fast_fid.num_samples",
+        "not ≥ 2",
+    );
+    refused(
+        |c| c.fast_fid.as_mut().unwrap().n_steps_each = 0,
+        "fast_fid.n_steps_each",
+        "not ≥ 1",
+    );
     refused(
         |c| c.sampling.data_init = true,
         "sampling.data_init",
@@ -247,7 +271,6 @@ fn unused_keys_are_those_of_the_authors_other_commands() {
     assert_eq!(
         cifar10().unused_keys(),
         [
-            "fast_fid.*",
             "test.begin_ckpt",
             "test.end_ckpt",
             "sampling.ckpt_id",
@@ -256,4 +279,19 @@ fn unused_keys_are_those_of_the_authors_other_commands() {
             "data.num_workers",
         ]
     );
+}
+
+#[test]
+fn calibration_sets_the_sweeps_sampler_too() {
+    let mut c = cifar10();
+    let cal: crate::calibration::Calibration = serde_json::from_value(serde_json::json!({
+        "schema_version": crate::SCHEMA_VERSION, "sigma_begin": 12.0, "sigma_end": 0.01,
+        "num_classes": 7, "n_steps_each": 3, "step_lr": 2e-5, "gamma": 1.5,
+        "overlap": 0.5, "dims": 192, "eq4_value": 1.0
+    }))
+    .unwrap();
+    c.apply_calibration(&cal);
+    let f = c.fast_fid.as_ref().unwrap();
+    assert_eq!((f.step_lr, f.n_steps_each), (2e-5, 3));
+    assert_eq!((c.sampling.step_lr, c.sampling.n_steps_each), (2e-5, 3));
 }

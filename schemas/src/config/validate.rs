@@ -101,7 +101,12 @@ impl Config {
             &true,
             "the sampler keeps only the final images",
         )?;
-        only("sampling.fid", &s.fid, &false, "FID is issue #13")?;
+        only(
+            "sampling.fid",
+            &s.fid,
+            &false,
+            "score a checkpoint with `ncsn fid --checkpoint FILE --n N`",
+        )?;
         only(
             "sampling.inpainting",
             &s.inpainting,
@@ -116,6 +121,28 @@ impl Config {
         )?;
         if let Some(test) = &self.test {
             at_least_one("test.batch_size", test.batch_size as u64)?;
+        }
+        // `ncsn fid --ckpts`' defaults. begin_ckpt > end_ckpt (the authors' ffhq.yml) is
+        // refused only by a sweep that takes them, so the file still trains.
+        if let Some(f) = &self.fast_fid {
+            at_least_one("fast_fid.batch_size", f.batch_size as u64)?;
+            ensure(f.num_samples >= 2, "fast_fid.num_samples", || {
+                format!("{} is not ≥ 2 (μ and Σ need two samples)", f.num_samples)
+            })?;
+            positive("fast_fid.step_lr", f.step_lr)?;
+            at_least_one("fast_fid.n_steps_each", f.n_steps_each as u64)?;
+            only(
+                "fast_fid.verbose",
+                &f.verbose,
+                &false,
+                "the sweep prints a line per checkpoint and progress bars follow --quiet",
+            )?;
+            only(
+                "fast_fid.ensemble",
+                &f.ensemble,
+                &false,
+                "no averaging of neighbouring checkpoints' scores; sweep with EMA weights",
+            )?;
         }
 
         at_least_one("data.image_size", d.image_size as u64)?;

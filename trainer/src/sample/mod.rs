@@ -142,6 +142,21 @@ pub fn sample_batch(
     device: Device,
     progress: Option<&ProgressBar>,
 ) -> Tensor {
+    let x = sample_batch_unclamped(model, settings, n, noise, device, progress);
+    settings.transform.inverse(&x).to_device(Device::Cpu)
+}
+
+/// [`sample_batch`] before the data transform's inverse and its clamp to [0, 1]: the chains'
+/// end in the model's space, on `device`, where a diverged chain still shows as NaN or ±inf
+/// (the clamp would turn +inf into a white pixel).
+pub fn sample_batch_unclamped(
+    model: &dyn ScoreModel,
+    settings: &SamplerSettings,
+    n: usize,
+    noise: &mut dyn NoiseSource,
+    device: Device,
+    progress: Option<&ProgressBar>,
+) -> Tensor {
     let shape = [
         n as i64,
         settings.channels,
@@ -152,7 +167,7 @@ pub fn sample_batch(
     let u = noise.uniform(&shape, device);
     let x0 = settings.transform.forward(&u, noise);
     let mut score = model_score(model);
-    let x = anneal_langevin(
+    anneal_langevin(
         &mut score,
         x0,
         &settings.sigmas,
@@ -161,8 +176,7 @@ pub fn sample_batch(
         settings.denoise,
         noise,
         progress,
-    );
-    settings.transform.inverse(&x).to_device(Device::Cpu)
+    )
 }
 
 /// `n` samples in batches of at most `batch_size` chains; chain i always draws from stream i of
