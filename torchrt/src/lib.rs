@@ -1,6 +1,8 @@
-//! The libtorch runtime every stage shares: how `--device` is spelled ([`device`]) and what
-//! `ncsn doctor` reports about the libtorch this build links ([`doctor`]).
+//! The libtorch runtime every stage shares: how `--device` is spelled ([`device`]), what
+//! `ncsn doctor` reports about the libtorch this build links ([`doctor`]), and the switches
+//! tch lacks for full speed on a GPU ([`accel`]: the one C++ shim).
 
+pub mod accel;
 pub mod device;
 pub mod doctor;
 
