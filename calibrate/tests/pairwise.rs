@@ -2,7 +2,9 @@
 //! hard: near-duplicates of bright images (where ‖a‖² + ‖b‖² − 2a·b cancels catastrophically),
 //! ties, N not a multiple of the block size and D not a multiple of the GEMM chunk.
 
-use calibrate::pairwise::{pairwise, squared_distance_bytes, ByteRows, PairwiseOptions, CHUNK};
+use calibrate::pairwise::{
+    pairwise, squared_distance_bytes, ByteRows, PairwiseOptions, CHUNK, INT8_CHUNK,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -80,6 +82,16 @@ fn check(bytes: &[u8], dims: usize, block_rows: usize, what: &str) {
         ..opts(block_rows)
     };
     assert_eq!(pairwise(rows, &per_block).unwrap(), got, "{what}");
+    // int8 GEMMs (where this CPU's are exact) and f32 chunks agree exactly.
+    let f32_only = PairwiseOptions {
+        allow_int8: false,
+        ..opts(block_rows)
+    };
+    assert_eq!(
+        pairwise(rows, &f32_only).unwrap(),
+        got,
+        "{what} (f32 chunks)"
+    );
     let (i, j, d) = brute_force_max(bytes, dims);
     assert_eq!(
         (got.max.first, got.max.second),
@@ -103,6 +115,28 @@ fn random_sets_match_brute_force_for_any_block_size() {
         for block in [1, 4, 8, 16, 64] {
             check(&bytes, dims, block, &format!("random N={n} D={dims}"));
         }
+    }
+}
+
+#[test]
+fn saturated_images_over_several_int8_chunks_match_brute_force() {
+    // Pixels of 0 and 255 only (centred ±128/127, the largest products) over D spanning two
+    // int8 chunks and a short third: any int32 overflow or int16 saturation would show.
+    let dims = 2 * INT8_CHUNK + 7;
+    let n = 9;
+    let mut bytes = vec![0u8; n * dims];
+    for (i, img) in bytes.chunks_mut(dims).enumerate() {
+        for (k, v) in img.iter_mut().enumerate() {
+            *v = match i % 3 {
+                0 => 0,
+                1 => 255,
+                _ if (k / (i + 1)) % 2 == 0 => 255,
+                _ => 0,
+            };
+        }
+    }
+    for block in [2, 4, 9] {
+        check(&bytes, dims, block, "saturated");
     }
 }
 
