@@ -10,9 +10,11 @@ use super::Global;
 
 /// Turn a raw dataset into pixel-exact Parquet shards, once, so training never decodes again.
 ///
-/// Every dataset takes `--input PATH --out DIR`. Output: `DIR/<split>-NNNNN.parquet` (columns
-/// id, key, label, pixels as uint8 RGB HWC) and `DIR/_manifest.json` (counts, recipe, sha256 of
-/// every shard, rejected inputs with the reason). Same input and options give byte-identical
+/// Every dataset takes `--input PATH --out DIR`. Output: one folder per split,
+/// `DIR/split=<split>/<split>-NNNNN.parquet` (columns id, key, label, pixels as uint8 RGB HWC;
+/// pyarrow, pandas, polars and DuckDB read DIR as one dataset with a `split` column), and
+/// `DIR/_manifest.json` (counts, recipe, sha256 of every shard, rejected inputs with the
+/// reason; files starting with `_` are skipped by those readers). Same input and options give byte-identical
 /// shards whatever `--workers`. A killed run continues with `--resume`. To spread one dataset
 /// over n machines, run `--partition i/n` (i = 0..n-1) on each into one shared DIR, then
 /// `ncsn ingest merge DIR` once.
