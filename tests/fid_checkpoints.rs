@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{ok, run, s};
+use common::{ok, py, run, s};
 
 /// What every test shares, made once per test binary: random Inception weights, an ingested
 /// 8×8 dataset, and its reference statistics.
@@ -301,4 +301,111 @@ fn fast_fid_ensemble_is_refused_naming_the_key() {
         err.contains("fast_fid.ensemble: true is not supported by ncsn"),
         "{err}"
     );
+}
+const READ_TB: &str = r#"
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0})
+acc.Reload()
+print(json.dumps({t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}))
+"#;
+
+#[test]
+fn training_with_fid_samples_logs_fid_at_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    // The data's statistics are made once, beside its shards, with the fixture's weights.
+    let data = dir.path().join("data");
+    testkit::datasets::id_dataset(&data, 8, 24, 2, 8);
+    let cfg = common::tiny_config(dir.path(), 4, 2, false);
+    let work = dir.path().join("run");
+    let w = s(&fixture().weights);
+    let out = run(&[
+        "train",
+        "--config",
+        s(&cfg),
+        "--data",
+        s(&data),
+        "--workdir",
+        s(&work),
+        "--snapshot-samples",
+        "0",
+        "--fid-samples",
+        "10",
+        "--fid-weights",
+        w,
+    ]);
+    ok(&out);
+    assert!(data.join("_fid_stats_train.npz").is_file());
+    let metrics = std::fs::read_to_string(work.join("metrics.jsonl")).unwrap();
+    let fids: Vec<(u64, f64, f64)> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("fid").is_some())
+        .map(|v| {
+            (
+                v["step"].as_u64().unwrap(),
+                v["fid"].as_f64().unwrap(),
+                v["inception_score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(fids.iter().map(|f| f.0).collect::<Vec<_>>(), [2, 4]);
+    assert!(fids.iter().all(|f| f.1.is_finite() && f.2.is_finite()));
+    let tb: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(py(READ_TB, &[work.join("tb")]).trim()).unwrap();
+    for tag in ["eval/fid", "eval/inception_score"] {
+        let points = tb[tag]
+            .as_array()
+            .unwrap_or_else(|| panic!("{tag}: {tb:?}"));
+        assert_eq!(points.len(), 2, "{tag}");
+    }
+
+    // FID sampling draws from its own streams: the losses are those of a run without it.
+    let plain = dir.path().join("plain");
+    ok(&run(&[
+        "train",
+        "--config",
+        s(&cfg),
+        "--data",
+        s(&data),
+        "--workdir",
+        s(&plain),
+        "--quiet",
+        "--snapshot-samples",
+        "0",
+    ]));
+    let losses = |w: &Path| -> Vec<(u64, f64)> {
+        std::fs::read_to_string(w.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter_map(|v| Some((v["step"].as_u64()?, v.get("loss")?.as_f64()?)))
+            .collect()
+    };
+    assert_eq!(losses(&work), losses(&plain));
+    assert_eq!(losses(&plain).len(), 4);
+
+    // Missing weights stop the run before its first step.
+    let work2 = dir.path().join("run2");
+    let missing = dir.path().join("no-weights.pth");
+    let out = run(&[
+        "train",
+        "--config",
+        s(&cfg),
+        "--data",
+        s(&data),
+        "--workdir",
+        s(&work2),
+        "--quiet",
+        "--fid-samples",
+        "--fid-weights",
+        s(&missing),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-weights.pth") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!work2.join("checkpoints").exists(), "no step was trained");
 }

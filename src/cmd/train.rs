@@ -8,7 +8,7 @@ use anyhow::Context;
 use schemas::calibration::Calibration;
 use schemas::config::Config;
 use schemas::JsonDocument;
-use trainer::train::{train, StopSignal, TrainOptions};
+use trainer::train::{train, StopSignal, TrainFid, TrainOptions};
 
 use super::Global;
 
@@ -19,8 +19,9 @@ use super::Global;
 /// state, data cursor; every `training.snapshot_freq` steps and at exit, Ctrl-C and SIGTERM
 /// included: the step in flight finishes, a checkpoint is written, and the exit status is 130
 /// for SIGINT, 143 for SIGTERM),
-/// metrics.jsonl, tb/ (the same metrics as TensorBoard scalars), loss.png and
-/// samples/step_N.png (EMA samples at each snapshot).
+/// metrics.jsonl, tb/ (the same metrics as TensorBoard scalars), loss.png,
+/// samples/step_N.png (EMA samples at each snapshot) and, with --fid-samples, the FID of
+/// each snapshot (`ncsn fid --workdir W --ckpts B:E` scores checkpoints afterwards).
 /// `--resume` continues from the latest checkpoint exactly where it stopped. One run at a time
 /// uses a --workdir (a second is refused, naming the first's pid), and a fresh run refuses a
 /// --workdir that holds a previous one's results unless --overwrite.
@@ -49,7 +50,7 @@ pub struct Args {
     #[arg(long)]
     resume: bool,
     /// Start over in a --workdir that holds a previous run: delete its checkpoints/, samples/,
-    /// metrics.jsonl, loss.png and tb/ first (other files are left alone).
+    /// metrics.jsonl, loss.png, tb/, fid.jsonl and fid.png first (other files are left alone).
     #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
     /// `cpu`, `cuda` (the first GPU), `cuda:N` or `auto` (CUDA when available).
@@ -101,6 +102,21 @@ pub struct Args {
     #[arg(long, default_value_t = TrainOptions::default().tensorboard, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     tensorboard: bool,
+    /// At every snapshot, the FID and Inception Score of N samples of the EMA model (the
+    /// paper's curves; `--fid-samples` alone: 1000), written to metrics.jsonl (`fid`,
+    /// `inception_score`) and tb/ (eval/fid). The reference is DATA/_fid_stats_<--fid-split>.npz,
+    /// computed and saved at start when absent (into --workdir if DATA is read-only). The
+    /// samples use their own seeded streams: the run's losses are the same with it or without.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1000",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(10..))]
+    fid_samples: Option<usize>,
+    /// pytorch-fid's FID Inception weights for --fid-samples (as `ncsn fid --weights`),
+    /// loaded before the first step.
+    #[arg(long, value_name = "FILE", default_value_os_t = evaluate::default_weights_path())]
+    fid_weights: PathBuf,
+    /// The split of --data whose statistics --fid-samples compares with (CelebA: test, App. B.2).
+    #[arg(long, default_value = "train", value_name = "SPLIT")]
+    fid_split: String,
     /// Torch intra-op threads on CPU (0: libtorch's default).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     threads: i32,
@@ -160,6 +176,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     opts.log_every = args.log_every;
     opts.print_every = args.print_every;
     opts.tensorboard = args.tensorboard;
+    opts.fid = args.fid_samples.map(|samples| TrainFid {
+        samples,
+        weights: args.fid_weights.clone(),
+        split: args.fid_split.clone(),
+    });
 
     let s = train(&cfg, &opts, &stop)
         .with_context(|| format!("training into {}", args.workdir.display()))?;

@@ -29,6 +29,15 @@ pub struct Record {
     pub data_wait: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
+    /// FID of the EMA model's samples against the data's statistics, at snapshots with
+    /// `--fid-samples` (the paper's curves, §4 Figs. 4–5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid: Option<f64>,
+    /// Inception Score (mean ± std over 10 splits) of the same samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inception_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inception_score_std: Option<f64>,
     /// Seconds since this run (or resumed run) started.
     pub time: f64,
 }
@@ -110,6 +119,8 @@ impl MetricsLog {
             ("train/lr", r.lr),
             ("train/data_wait", r.data_wait),
             ("train/epoch", r.epoch.map(|e| e as f64)),
+            ("eval/fid", r.fid),
+            ("eval/inception_score", r.inception_score),
         ];
         values.extend(fields.into_iter().filter_map(|(tag, v)| Some((tag, v?))));
         if r.loss.is_some() {

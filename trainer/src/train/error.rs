@@ -30,6 +30,16 @@ pub enum TrainError {
         #[source]
         source: crate::sample::SampleError,
     },
+    /// `--fid-samples`' set-up (Inception weights, the reference statistics), before any step.
+    #[error("--fid-samples: {0}")]
+    FidSetup(#[source] crate::fid::FidError),
+    /// The FID of a snapshot failed (other than by samples holding NaN, which is a warning).
+    #[error("FID at step {step}: {source}")]
+    Fid {
+        step: u64,
+        #[source]
+        source: crate::fid::FidError,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -6,6 +6,10 @@
 //! batch), [`snapshot`] (checkpoint assembly, test loss, samples), [`stop`] (SIGINT, SIGTERM),
 //! [`workdir`] (the run's lock, `--overwrite`, the data a resume must find again).
 //!
+//! With `--fid-samples` ([`TrainFid`]), each evaluated snapshot also scores the EMA model's
+//! samples (FID and Inception Score into metrics.jsonl and tb/), drawn from their own seeded
+//! streams.
+//!
 //! Exact resume: every random draw is a function of the seed and a position that the checkpoint
 //! stores. The loader's shuffle and flips depend on (seed, epoch, row); the dequantisation
 //! noise, σ indices and noise of step `k` come from the global torch generator re-seeded with
@@ -32,7 +36,7 @@ use tch::{Kind, Tensor};
 
 pub use data::check_data;
 pub use error::{Result, TrainError};
-pub use options::{Summary, TrainOptions};
+pub use options::{Summary, TrainFid, TrainOptions};
 pub use stop::{stop_on_signals, stop_signal, StopSignal};
 
 use crate::checkpoint;
@@ -85,10 +89,22 @@ pub fn train_with(
     let device = opts.device;
     let ds = Dataset::open(&opts.data)?;
     check_data(cfg, &ds)?;
+    // FID at snapshots: a missing or wrong weights file fails now, not at the first snapshot.
+    let extractor = match &opts.fid {
+        Some(f) => Some(
+            evaluate::FeatureExtractor::load(&f.weights, device)
+                .map_err(|e| TrainError::FidSetup(e.into()))?,
+        ),
+        None => None,
+    };
     // From here on this run alone writes the workdir.
     let _lock = workdir::claim(opts, &ds)?;
     let ckpt_dir = opts.workdir.join(checkpoint::CHECKPOINT_DIR);
     std::fs::create_dir_all(&ckpt_dir).map_err(io_err(&ckpt_dir))?;
+    let fid = match (&opts.fid, &extractor) {
+        (Some(f), Some(x)) => Some(snapshot::SnapshotFid::new(cfg, opts, f, x)?),
+        _ => None,
+    };
 
     // The network, its EMA twin (Technique 5), Adam, the σ list and the data transform.
     let mut nets = Nets::build(cfg, opts.seed, device, factory)?;
@@ -140,6 +156,7 @@ pub fn train_with(
         test_batch: test_batch.as_ref(),
         metrics_path: &metrics_path,
         started,
+        fid: fid.as_ref(),
     };
 
     // Like the authors' loop: at most n_iters steps and n_epochs passes over the data.

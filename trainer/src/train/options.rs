@@ -36,6 +36,21 @@ pub struct TrainOptions {
     pub log_every: u64,
     /// Also write the metrics as TensorBoard scalars in `WORKDIR/tb/`.
     pub tensorboard: bool,
+    /// FID and Inception Score of the EMA model at every snapshot (`--fid-samples`).
+    pub fid: Option<TrainFid>,
+}
+
+/// FID during training: `samples` EMA samples at every snapshot, scored against the data's
+/// `_fid_stats_<split>.npz` (computed and saved at start when absent) with the Inception
+/// weights in `weights`, which are loaded before the first step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainFid {
+    /// Samples per snapshot (≥ 10, the Inception Score's splits); the paper: 1 000.
+    pub samples: usize,
+    /// pytorch-fid's FID Inception weights.
+    pub weights: PathBuf,
+    /// The split of `data` whose statistics are the reference.
+    pub split: String,
 }
 
 impl Default for TrainOptions {
@@ -58,6 +73,7 @@ impl Default for TrainOptions {
             print_every: 100,
             log_every: 1,
             tensorboard: true,
+            fid: None,
         }
     }
 }

@@ -19,12 +19,15 @@ use crate::checkpoint::{self, CHECKPOINT_DIR};
 /// The results a run writes into its workdir: a fresh run refuses a workdir holding any of
 /// them, and `--overwrite` deletes them. (`config.yml` and `run.json` are rewritten by every
 /// start.)
-pub(super) const RESULTS: [&str; 5] = [
+pub(super) const RESULTS: [&str; 7] = [
     CHECKPOINT_DIR,
     "samples",
     "metrics.jsonl",
     "loss.png",
     super::TENSORBOARD_DIR,
+    // A sweep's scores of this run's checkpoints (`ncsn fid --ckpts`).
+    crate::fid::sweep::FID_LOG,
+    crate::fid::sweep::FID_PLOT,
 ];
 
 /// The workdir of `opts`, claimed for a run on `ds`; the lock is held until the value drops.
