@@ -12,5 +12,6 @@ pub mod models;
 pub mod optim;
 pub mod plot;
 pub mod sample;
+pub mod speed;
 pub mod tensorboard;
 pub mod train;

@@ -15,6 +15,9 @@ pub enum TrainError {
     /// The config refused (by `Config::validate` or the model table), naming the key.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A libtorch switch of `--precision`/`--channels-last`/TF32 refused (torchrt's shim).
+    #[error(transparent)]
+    Accel(#[from] torchrt::accel::AccelError),
     #[error(transparent)]
     Data(#[from] loader::LoaderError),
     #[error(transparent)]

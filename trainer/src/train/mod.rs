@@ -20,6 +20,7 @@ mod data;
 mod error;
 mod nets;
 mod options;
+mod readout;
 mod report;
 mod resume;
 mod snapshot;
@@ -45,8 +46,9 @@ use crate::loss::dsm_loss;
 use crate::metrics::{MetricsLog, Record};
 use crate::models::{self, ModelError, ScoreModel};
 use crate::optim::{Adam, AdamConfig};
-use error::{io_err, non_finite};
+use error::io_err;
 use nets::Nets;
+use readout::Readout;
 use snapshot::{is_checkpoint_of, Snapshots};
 
 /// Where the TensorBoard event files go, in the workdir (`tensorboard --logdir WORKDIR/tb`).
@@ -107,7 +109,7 @@ pub fn train_with(
     };
 
     // The network, its EMA twin (Technique 5), Adam, the σ list and the data transform.
-    let mut nets = Nets::build(cfg, opts.seed, device, factory)?;
+    let mut nets = Nets::build(cfg, opts.seed, device, &opts.speed, factory)?;
     let mut adam = Adam::new(&nets.vs, AdamConfig::from_config(&cfg.optim));
     let sigmas_f64 = cfg.sigmas();
     let sigmas = Tensor::from_slice(&sigmas_f64.iter().map(|&s| s as f32).collect::<Vec<_>>())
@@ -136,13 +138,15 @@ pub fn train_with(
     let (n_iters, n_epochs) = (cfg.training.n_iters, cfg.training.n_epochs);
     // A person at a terminal gets a bar; a log (a batch job's stderr) a plain line every
     // `print_every` steps instead.
-    let mut lines = (opts.progress && opts.print_every > 0 && !progress::on_terminal())
+    let lines = (opts.progress && opts.print_every > 0 && !progress::on_terminal())
         .then(|| report::StepLine::new(step, n_iters));
     let bar = progress::bar(n_iters, opts.progress && lines.is_none(), "steps");
     bar.set_position(step);
     bar.reset_eta();
     let started = Instant::now();
-    let mut losses = vec![];
+    // The host reads the device's values every `sync_every` steps (readout.rs).
+    let sync_every = opts.speed.sync_interval(device);
+    let mut readout = Readout::new(lines, opts.print_every, n_iters);
     let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
     let (mut window_t0, mut window_wait0) = (Instant::now(), stream.wait);
     let mut interrupted = false;
@@ -182,56 +186,44 @@ pub fn train_with(
             &sigmas,
             cfg.training.anneal_power,
         );
-        let loss_value = loss.double_value(&[]);
-        if !loss_value.is_finite() {
-            return Err(non_finite(
-                step + 1,
-                loss_value,
-                &per_sample,
-                &y,
-                &sigmas_f64,
-            ));
-        }
-        // 4. Adam step, then 5. the EMA of the weights (Technique 5).
+        // 4. Adam step, then 5. the EMA of the weights (Technique 5). The loss stays on the
+        //    device: a non-finite one is named when the host reads it, before any checkpoint.
         loss.backward();
         adam.step();
         nets.update_ema();
         step += 1;
         cursor = batch.cursor.clone();
-        losses.push((step, loss_value as f32));
-        busy += t0.elapsed();
-        waited += stream.wait - wait0;
-
-        if step.is_multiple_of(opts.log_every.max(1)) || step == n_iters {
-            let used = sigmas.index_select(0, &y);
+        let record = if step.is_multiple_of(opts.log_every.max(1)) || step == n_iters {
             let window = window_t0.elapsed().as_secs_f64().max(1e-9);
-            log.write(&Record {
+            let r = Record {
                 step,
-                loss: Some(loss_value),
-                sigma_mean: Some(used.mean(Kind::Float).double_value(&[])),
-                sigma_min: Some(used.min().double_value(&[])),
-                sigma_max: Some(used.max().double_value(&[])),
                 lr: Some(adam.cfg.lr),
                 data_wait: Some((stream.wait - window_wait0).as_secs_f64() / window),
                 epoch: Some(cursor.epoch),
                 time: started.elapsed().as_secs_f64(),
                 ..Default::default()
-            })
-            .map_err(io_err(&metrics_path))?;
+            };
             (window_t0, window_wait0) = (Instant::now(), stream.wait);
-        }
-        bar.set_position(step);
-        bar.set_message(format!("loss {loss_value:.4}"));
-        if let Some(l) = &mut lines {
-            if step.is_multiple_of(opts.print_every) || step == n_iters {
-                eprintln!("{}", l.line(step, loss_value));
-            }
-        }
+            Some((r, sigmas.index_select(0, &y)))
+        } else {
+            None
+        };
+        readout.push(step, &loss, &per_sample, &y, record);
         // 6. Snapshot: test loss of the EMA model, samples from it, then the checkpoint.
-        if step.is_multiple_of(cfg.training.snapshot_freq) && step < n_iters {
+        let snapshot = step.is_multiple_of(cfg.training.snapshot_freq) && step < n_iters;
+        if snapshot || step.is_multiple_of(sync_every) || step == n_iters {
+            readout.read(&sigmas_f64, &mut log, &metrics_path, &bar)?;
+        }
+        busy += t0.elapsed();
+        waited += stream.wait - wait0;
+        bar.set_position(step);
+        if snapshot {
             last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, &mut log, true)?);
         }
     }
+    // The steps not read yet (stopped, or out of epochs), before the last checkpoint.
+    readout.read(&sigmas_f64, &mut log, &metrics_path, &bar)?;
+    let losses = readout.losses;
 
     // At exit (done or interrupted): one last checkpoint unless this step already has one.
     if !losses.is_empty()

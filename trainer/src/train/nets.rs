@@ -1,5 +1,6 @@
 //! The networks of a run: the score network being trained and, with `model.ema`, its EMA twin
-//! (Technique 5), which the test loss and the snapshot samples then use.
+//! (Technique 5), which the test loss and the snapshot samples then use. Both run the way the
+//! run's [`Speed`] asks (autocast, channels-last weights and activations).
 
 use schemas::config::Config;
 use schemas::rng::splitmix64;
@@ -10,6 +11,7 @@ use super::{ModelFactory, Result};
 use crate::checkpoint::{EMA_PREFIX, MODEL_PREFIX};
 use crate::ema::Ema;
 use crate::models::ScoreModel;
+use crate::speed::Speed;
 
 pub(super) struct Nets {
     pub vs: VarStore,
@@ -24,14 +26,24 @@ pub(super) struct EmaTwin {
 }
 
 impl Nets {
-    /// The initial weights are a function of the seed (a resumed run overwrites them).
-    pub fn build(cfg: &Config, seed: u64, device: Device, factory: ModelFactory) -> Result<Self> {
+    /// The initial weights are a function of the seed (a resumed run overwrites them); the
+    /// speed settings change their layout, never their values.
+    pub fn build(
+        cfg: &Config,
+        seed: u64,
+        device: Device,
+        speed: &Speed,
+        factory: ModelFactory,
+    ) -> Result<Self> {
+        speed.apply_backend(device)?;
         tch::manual_seed((splitmix64(seed) >> 1) as i64);
         let vs = VarStore::new(device);
-        let model = factory(&vs.root(), cfg)?;
+        let model = speed.wrap(factory(&vs.root(), cfg)?, device)?;
+        speed.prepare_weights(&vs)?;
         let ema = if cfg.model.ema {
             let ema_vs = VarStore::new(device);
-            let ema_model = factory(&ema_vs.root(), cfg)?;
+            let ema_model = speed.wrap(factory(&ema_vs.root(), cfg)?, device)?;
+            speed.prepare_weights(&ema_vs)?;
             let ema = Ema::new(&vs, &ema_vs, cfg.model.ema_rate)?;
             Some(EmaTwin {
                 vs: ema_vs,

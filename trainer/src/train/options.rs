@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use tch::Device;
 
+use crate::speed::Speed;
+
 /// Everything about a run that is not in the config file.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -16,6 +18,8 @@ pub struct TrainOptions {
     /// (`workdir::RESULTS`). Without it, and without `resume`, such a workdir is refused.
     pub overwrite: bool,
     pub device: Device,
+    /// How the run uses the device: precision, memory layout, TF32, host reads.
+    pub speed: Speed,
     pub seed: u64,
     /// Rows held by the loader's shuffle buffer (the memory bound).
     pub shuffle_buffer: usize,
@@ -63,6 +67,7 @@ impl Default for TrainOptions {
             resume: false,
             overwrite: false,
             device: Device::Cpu,
+            speed: Speed::default(),
             seed: 1234,
             shuffle_buffer: 10_000,
             prefetch: 4,
