@@ -49,6 +49,8 @@ pub struct Args {
     /// `cpu`, `cuda` (the first GPU), `cuda:N` or `auto` (CUDA when available).
     #[arg(long, default_value = "cpu")]
     device: String,
+    #[command(flatten)]
+    forward: super::train::speed::ForwardArgs,
     /// Chains run together; default: the config's sampling.batch_size.
     #[arg(long)]
     batch_size: Option<usize>,
@@ -103,8 +105,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     } else {
         Weights::Ema
     };
-    let loaded = load_model(source, which, device)
+    let mut loaded = load_model(source, which, device)
         .with_context(|| format!("loading the model from {}", source.display()))?;
+    // --precision/--channels-last: the same network run in bf16 and/or channels-last.
+    let speed = args.forward.speed();
+    speed.apply_backend(device)?;
+    speed.prepare_weights(&loaded.vs)?;
+    loaded.model = speed.wrap(loaded.model, device)?;
     // Overrides go into the config, which is validated again with them.
     let mut cfg = loaded.config.clone();
     if let Some(t) = args.steps_each {

@@ -31,6 +31,9 @@ pub enum LoaderError {
     Invalid(String),
     #[error("the data loader thread stopped unexpectedly")]
     Disconnected,
+    /// The host→device copy of a batch failed (torchrt's shim).
+    #[error("copying a batch to the device: {0}")]
+    Copy(#[from] torchrt::accel::AccelError),
 }
 
 pub type Result<T, E = LoaderError> = std::result::Result<T, E>;
@@ -153,8 +156,9 @@ impl Loader {
         let got = self.rx.as_ref().expect("receiver lives until drop").recv();
         self.wait += t0.elapsed();
         let mut b = got.map_err(|_| LoaderError::Disconnected)??;
-        // Non-blocking from pinned memory on CUDA: the copy overlaps the step in flight.
-        b.pixels = b.pixels.to_device_(self.device, Kind::Uint8, true, false);
+        // From pinned memory on a side stream on CUDA: the copy overlaps the step in flight,
+        // and the step that uses it waits for it on the GPU, not on the host.
+        b.pixels = torchrt::accel::copy_on_side_stream(&b.pixels, self.device)?;
         Ok(b)
     }
 
