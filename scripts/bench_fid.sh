@@ -28,7 +28,7 @@ REF="${REF:-1000}"
 # The dev profile (dependencies at opt-level 2): the hot path is libtorch's either way.
 profile="${PROFILE:-dev}"
 cargo build --locked --profile "$profile" -p evaluate --example bench_features
-cargo build --locked --profile "$profile" --bin ncsn
+cargo build --locked --profile "$profile" --bin ncsn --bin ncsn-torch
 dir="$profile"; [ "$profile" = dev ] && dir=debug
 target="${CARGO_TARGET_DIR:-target}/$dir"
 

@@ -33,7 +33,7 @@ log() { printf '\n[demo %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 bash scripts/setup.sh
 
 log "building ncsn ($profile profile)"
-cargo build --locked --profile "$profile" --bin ncsn
+cargo build --locked --profile "$profile" --bin ncsn --bin ncsn-torch
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 sub=$([ "$profile" = dev ] && echo debug || echo "$profile")
 ncsn="$target_dir/$sub/ncsn"

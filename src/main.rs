@@ -1,91 +1,50 @@
-//! `ncsn`: the one binary. It parses flags and calls the `pipeline`, `calibrate`, `trainer` and
-//! `evaluate` libraries; behaviour lives there.
+//! `ncsn`: the front-end binary, linked without libtorch so that it starts in milliseconds. It
+//! runs the subcommands that need no tensors itself (`ingest` and `ingest merge`, `inspect`,
+//! `export`, `synth`, `--help`, `--version`); for the others (`train`, `doctor`, ...) it finds
+//! libtorch and replaces itself (exec) with `ncsn-torch` beside it, same arguments
+//! (src/launch.rs, src/libtorch.rs). Subcommands are declared once, in src/cli.rs.
 
-mod cmd;
-
-use clap::{Parser, Subcommand};
-
-/// Score-based generative models (NCSNv2), from raw datasets to samples.
-///
-/// The stages, in order:
-///   1. `ingest`     raw dataset -> cropped/resized Parquet shards + _manifest.json
-///   2. `calibrate`  shards -> calibration.json (sigma_1, gamma, L, epsilon; paper Techniques 1-4)
-///   3. `train`      shards + config (+ calibration) -> checkpoints (EMA, Adam, exact resume)
-///   4. `sample`     checkpoint -> PNG grid of annealed Langevin samples
-///   5. `fid-stats`, `fid`  reference statistics of the data; FID and Inception Score of samples
-///   6. `export`     shards -> WebDataset tars for other trainers (`inspect`: what they hold)
-///
-/// Start with `ncsn doctor` if something does not work.
-#[derive(Parser)]
-#[command(name = "ncsn", version, about, long_about, verbatim_doc_comment)]
-struct Cli {
-    /// No progress bars (they are also off when stdout is not a terminal) and no notes.
-    #[arg(long, short, global = true)]
-    quiet: bool,
-
-    #[command(subcommand)]
-    command: Command,
+/// Here a tensor subcommand's flags are not compiled: `ncsn-torch` parses them.
+macro_rules! tensor {
+    ($args:ty) => {
+        crate::launch::Passthrough
+    };
 }
 
-#[derive(Subcommand)]
-enum Command {
-    Ingest(cmd::ingest::Args),
-    Inspect(cmd::inspect::Args),
-    Export(cmd::export::Args),
-    Calibrate(cmd::calibrate::Args),
-    Train(cmd::train::Args),
-    Sample(cmd::sample::Args),
-    FidStats(cmd::fid_stats::Args),
-    #[command(visible_alias = "evaluate")]
-    Fid(cmd::fid::Args),
-    Neighbours(cmd::neighbours::Args),
-    ModelInfo(cmd::model_info::Args),
-    Doctor(cmd::doctor::Args),
-    Synth(cmd::synth::Args),
+mod cli;
+mod launch;
+mod libtorch;
+
+/// The subcommands that need no libtorch: the same files `ncsn-torch` compiles in src/cmd/.
+#[path = "cmd"]
+mod cmd {
+    pub use crate::cli::Global;
+
+    pub mod export;
+    pub mod ingest;
+    pub mod inspect;
+    pub mod synth;
 }
+
+use clap::{CommandFactory, FromArgMatches};
+use cli::{Cli, Command};
 
 fn main() {
-    // A reader that stops early (`ncsn inspect DIR | head`) ends ncsn the way it ends any Unix
-    // filter, by SIGPIPE, rather than as a "Broken pipe" panic (exit 101): Rust starts
-    // programs with SIGPIPE ignored, so every `println!` into the closed pipe would panic.
-    // SAFETY: restoring the default disposition at start-up, before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
+    cli::restore_sigpipe();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(name) = launch::tensor_subcommand(&argv) {
+        cli::exit_on_error(Err(launch::exec_tensor(&argv, &name)));
+    }
+    let matches = Cli::command().get_matches_from(&argv);
+    let name = matches.subcommand_name().unwrap_or_default().to_string();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let global = cmd::Global { quiet: cli.quiet };
-    let result = match cli.command {
+    cli::exit_on_error(match cli.command {
         Command::Ingest(a) => cmd::ingest::run(a, &global),
         Command::Inspect(a) => cmd::inspect::run(a, &global),
         Command::Export(a) => cmd::export::run(a, &global),
-        Command::Calibrate(a) => cmd::calibrate::run(a, &global),
-        Command::Train(a) => cmd::train::run(a, &global),
-        Command::Sample(a) => cmd::sample::run(a, &global),
-        Command::FidStats(a) => cmd::fid_stats::run(a, &global),
-        Command::Fid(a) => cmd::fid::run(a, &global),
-        Command::Neighbours(a) => cmd::neighbours::run(a, &global),
-        Command::ModelInfo(a) => cmd::model_info::run(a, &global),
-        Command::Doctor(a) => cmd::doctor::run(a, &global),
         Command::Synth(a) => cmd::synth::run(a, &global),
-    };
-    if let Err(err) = result {
-        eprintln!("error: {}", one_line(&err));
-        std::process::exit(1);
-    }
-}
-
-/// The cause chain joined into one line, so scripts and people see what and where. Library
-/// errors often already print their source (`file: No such file`), so a cause whose text the
-/// line already ends with is not repeated.
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if line.ends_with(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
+        // A tensor subcommand that tensor_subcommand did not spot (`ncsn -qq train`).
+        _ => Err(launch::exec_tensor(&argv, &name)),
+    });
 }

@@ -62,6 +62,7 @@ fn help_lists_every_subcommand() {
             "sample",
             "fid-stats",
             "fid",
+            "neighbours",
             "model-info",
             "doctor",
             "synth",
@@ -77,6 +78,30 @@ fn help_lists_every_subcommand() {
         assert!(
             words(&own).starts_with(&words(summary)),
             "ncsn {name} --help does not start with {summary:?}:\n{own}"
+        );
+    }
+}
+
+/// `ncsn` (the front-end) and `ncsn-torch` declare one command line (src/cli.rs): the same
+/// top-level help, and `ncsn help X` is `ncsn X --help` for the subcommands that `ncsn-torch`
+/// runs too.
+#[test]
+fn both_binaries_tell_the_same_help() {
+    let help = |exe: &str, args: &[&str]| {
+        let out = Command::new(exe).args(args).output().unwrap();
+        assert!(out.status.success(), "{exe} {args:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .replace("ncsn-torch", "ncsn")
+    };
+    let (front, tensor) = (env!("CARGO_BIN_EXE_ncsn"), env!("CARGO_BIN_EXE_ncsn-torch"));
+    assert_eq!(help(front, &["--help"]), help(tensor, &["--help"]));
+    assert_eq!(help(front, &["-h"]), help(tensor, &["-h"]));
+    for name in ["train", "ingest", "evaluate"] {
+        assert_eq!(help(front, &["help", name]), help(front, &[name, "--help"]));
+        assert_eq!(
+            help(front, &[name, "--help"]),
+            help(tensor, &[name, "--help"])
         );
     }
 }

@@ -3,7 +3,8 @@
 
 use super::Global;
 
-/// Print versions (ncsn, tch, libtorch), where libtorch was loaded from, and what CUDA sees.
+/// Print versions (ncsn, tch, libtorch), where libtorch was loaded from and how it was found,
+/// and what CUDA sees.
 #[derive(clap::Args)]
 pub struct Args {
     /// Also run a tiny matrix product on every device to prove it works.
@@ -12,7 +13,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
-    let report = torchrt::doctor::Report::gather();
+    let mut report = torchrt::doctor::Report::gather();
+    report.libtorch_found = Some(
+        std::env::var(crate::cli::ENV_LIBTORCH_FOUND).unwrap_or_else(|_| {
+            "by ncsn-torch's RUNPATH or LD_LIBRARY_PATH (run without the ncsn front-end)".into()
+        }),
+    );
     print!("{report}");
     if args.check {
         for device in report.devices() {

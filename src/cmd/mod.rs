@@ -1,4 +1,6 @@
 //! One module per subcommand: its flags (clap) and the call into the library that does the work.
+//! A new subcommand is also one variant in src/cli.rs (inside `tensor!(...)` when it needs
+//! libtorch) and one line in the dispatch of src/ncsn_torch.rs (and src/main.rs if light).
 
 pub mod calibrate;
 pub mod doctor;
@@ -13,15 +15,4 @@ pub mod sample;
 pub mod synth;
 pub mod train;
 
-/// Flags shared by every subcommand.
-pub struct Global {
-    pub quiet: bool,
-}
-
-impl Global {
-    /// Progress unless --quiet: bars on a terminal, plain lines in a log (the one rule:
-    /// [`progress::visible`]).
-    pub fn progress(&self) -> bool {
-        progress::visible(self.quiet)
-    }
-}
+pub use crate::cli::Global;

@@ -1,7 +1,7 @@
 //! What `ncsn doctor` reports: the libtorch this build links, and the devices it can use.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tch::{Device, Kind, Tensor};
@@ -12,8 +12,14 @@ pub const EXPECTED_LIBTORCH: &str = "2.11.0";
 
 pub struct Report {
     pub ncsn_version: &'static str,
+    /// The directory this build was linked against.
     pub libtorch_lib: Option<PathBuf>,
-    /// Read from the torch package's `version.py` beside the lib directory (pip layout).
+    /// The directory this process loaded libtorch from (`/proc/self/maps`).
+    pub libtorch_loaded: Option<PathBuf>,
+    /// How the caller found it, when it says (`ncsn` tells `ncsn-torch`).
+    pub libtorch_found: Option<String>,
+    /// Read from the torch package's `version.py` beside the lib directory (pip layout) or a
+    /// libtorch archive's `build-version`, of the loaded libtorch (else the linked one).
     pub libtorch_version: Option<String>,
     pub cpu_threads: i64,
     pub cuda_available: bool,
@@ -26,16 +32,17 @@ pub struct Report {
 impl Report {
     pub fn gather() -> Self {
         let libtorch_lib = option_env!("NCSN_LIBTORCH_LIB").map(PathBuf::from);
-        let libtorch_version = libtorch_lib.as_ref().and_then(|lib| {
-            let text = std::fs::read_to_string(lib.join("..").join("version.py")).ok()?;
-            text.lines()
-                .find_map(|l| l.strip_prefix("__version__ = "))
-                .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
-        });
+        let libtorch_loaded = loaded_from("libtorch_cpu.so");
+        let libtorch_version = libtorch_loaded
+            .as_deref()
+            .or(libtorch_lib.as_deref())
+            .and_then(version_beside);
         let cuda_available = tch::Cuda::is_available();
         Self {
             ncsn_version: env!("CARGO_PKG_VERSION"),
             libtorch_lib,
+            libtorch_loaded,
+            libtorch_found: None,
             libtorch_version,
             cpu_threads: tch::get_num_threads() as i64,
             cuda_available,
@@ -55,6 +62,29 @@ impl Report {
             .chain((0..self.cuda_devices).map(|i| Device::Cuda(i as usize)))
             .collect()
     }
+}
+
+/// The directory of the first mapping of a library named `file`, as the loader opened it.
+fn loaded_from(file: &str) -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.find(" /").map(|at| Path::new(&l[at + 1..])))
+        .find(|p| p.file_name().is_some_and(|n| n == file))
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
+/// libtorch's version from beside its `lib/`: a torch package's `version.py`, a libtorch
+/// archive's `build-version`.
+fn version_beside(lib: &Path) -> Option<String> {
+    let root = lib.join("..");
+    if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
+        return text
+            .lines()
+            .find_map(|l| l.strip_prefix("__version__ = "))
+            .map(|v| v.trim().trim_matches(['\'', '"']).to_string());
+    }
+    let text = std::fs::read_to_string(root.join("build-version")).ok()?;
+    Some(text.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 fn nvidia_smi_names() -> Vec<String> {
@@ -87,11 +117,12 @@ impl fmt::Display for Report {
             _ => "",
         };
         writeln!(f, "libtorch  {version}{warn}")?;
-        writeln!(
-            f,
-            "  lib dir {}",
-            or_unknown(self.libtorch_lib.as_ref().map(|p| p.display().to_string()))
-        )?;
+        let shown = |p: &Option<PathBuf>| or_unknown(p.as_ref().map(|p| p.display().to_string()));
+        writeln!(f, "  loaded  {}", shown(&self.libtorch_loaded))?;
+        if let Some(how) = &self.libtorch_found {
+            writeln!(f, "  found   {how}")?;
+        }
+        writeln!(f, "  linked  {} (at build time)", shown(&self.libtorch_lib))?;
         writeln!(f, "cpu       {} threads", self.cpu_threads)?;
         writeln!(
             f,
