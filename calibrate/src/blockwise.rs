@@ -210,7 +210,13 @@ mod tests {
         // Extreme bytes over two int8 chunks and a short third.
         let dims = 2 * INT8_CHUNK + 3;
         let bytes: Vec<u8> = (0..4 * dims)
-            .map(|k| if (k / 3 + k / dims) % 2 == 0 { 0 } else { 255 })
+            .map(|k| {
+                if (k / 3 + k / dims).is_multiple_of(2) {
+                    0
+                } else {
+                    255
+                }
+            })
             .collect();
         let x = Tensor::from_slice(&bytes).view([4, dims as i64]);
         let exact: Vec<i64> = (0..16)
