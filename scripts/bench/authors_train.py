@@ -102,6 +102,7 @@ def main():
         "batch": a.batch, "ngf": config.model.ngf, "threads": torch.get_num_threads(),
         "device": str(config.device), "steps": a.steps, "steps_per_s": a.steps / sum(times),
         "median_step_s": statistics.median(times), "loss": loss.item(),
+        "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if config.device.type == "cuda" else None,
     }))
 
 

@@ -222,7 +222,8 @@ def main():
     print(json.dumps({"impl": "pytorch", "torch": torch.__version__, "arch": a.arch, "size": a.size, "batch": a.batch,
                       "ngf": a.ngf, "params": params, "device": a.device, "threads": a.threads, "tf32": a.tf32,
                       "bf16": a.bf16, "channels_last": a.channels_last, "steps": a.steps,
-                      "steps_per_s": a.steps / dt}))
+                      "steps_per_s": a.steps / dt,
+                      "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else None}))
 
 
 def phases(model, opt, ema, x_u8, a):

@@ -2,20 +2,29 @@
 //!
 //! Writes a temporary dataset of random images at the config's resolution, runs the real
 //! training loop (loader, DSM loss, Adam, EMA) for `warmup + steps` steps and reports the steps
-//! per second of the last `steps` (from metrics.jsonl timestamps) and the data-wait share, as
-//! one JSON line.
+//! per second of the last `steps` and the data-wait share, as one JSON line.
 //!
-//! cargo run --example bench_train -- CONFIG.yml BATCH STEPS WARMUP THREADS [DEVICE]
+//! The host reads the device every `--sync-every` steps (default: WARMUP, so the reads fall on
+//! the timed window's ends), and a step's metrics time is taken when the host issues it, so the
+//! window is timed from the step after the last warm-up step to the step after the last timed
+//! one: each of those is issued right after a read that waited for every kernel before it.
+//!
+//! cargo run --example bench_train -- CONFIG.yml BATCH STEPS WARMUP THREADS [cpu|cuda]
+//!     [--precision fp32|bf16] [--channels-last] [--tf32 true|false] [--sync-every N]
 
 use std::sync::atomic::AtomicBool;
 
 use schemas::config::Config;
+use trainer::speed::{Precision, Speed};
 use trainer::train::{train, TrainOptions};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 6 {
-        eprintln!("usage: bench_train CONFIG.yml BATCH STEPS WARMUP THREADS [cpu|cuda]");
+        eprintln!(
+            "usage: bench_train CONFIG.yml BATCH STEPS WARMUP THREADS [cpu|cuda] \
+             [--precision fp32|bf16] [--channels-last] [--tf32 true|false] [--sync-every N]"
+        );
         std::process::exit(2);
     }
     let mut cfg = Config::read(std::path::Path::new(&a[1])).expect("config");
@@ -27,9 +36,29 @@ fn main() {
         Some("cuda") => tch::Device::Cuda(0),
         _ => tch::Device::Cpu,
     };
+    let mut speed = Speed {
+        sync_every: Some(warmup.max(1)),
+        ..Speed::default()
+    };
+    let mut flags = a.iter().skip(7);
+    while let Some(flag) = flags.next() {
+        let mut value = || flags.next().expect("a value after the flag").clone();
+        match flag.as_str() {
+            "--precision" => speed.precision = value().parse::<Precision>().expect("--precision"),
+            "--channels-last" => speed.channels_last = true,
+            "--tf32" => speed.tf32 = value().parse().expect("--tf32 true|false"),
+            "--sync-every" => speed.sync_every = Some(value().parse().expect("--sync-every N")),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    let sync = speed.sync_interval(device);
+    assert!(
+        warmup.is_multiple_of(sync) && steps.is_multiple_of(sync),
+        "WARMUP and STEPS must be multiples of --sync-every ({sync}) for the timing"
+    );
     tch::set_num_threads(threads);
     cfg.training.batch_size = batch;
-    cfg.training.n_iters = warmup + steps;
+    cfg.training.n_iters = warmup + steps + 1;
     cfg.training.snapshot_freq = u64::MAX / 2;
     cfg.training.snapshot_sampling = false;
 
@@ -41,6 +70,7 @@ fn main() {
 
     let mut opts = TrainOptions::new(&data, &tmp.path().join("run"));
     opts.device = device;
+    opts.speed = speed;
     opts.loss_plot = false;
     opts.snapshot_samples = 0;
     opts.shuffle_buffer = 256;
@@ -54,14 +84,16 @@ fn main() {
             .map(|r| r.time)
     };
     let (t0, t1) = (
-        t(warmup).expect("warmup step"),
-        t(warmup + steps).expect("last step"),
+        t(warmup + 1).expect("first step after warm-up"),
+        t(warmup + steps + 1).expect("step after the last timed one"),
     );
     println!(
         "{}",
         serde_json::json!({
             "impl": "ncsn", "config": a[1], "size": size, "batch": batch, "ngf": cfg.model.ngf,
             "threads": threads, "device": format!("{device:?}"), "steps": steps,
+            "precision": speed.precision.to_string(), "channels_last": speed.channels_last,
+            "tf32": speed.tf32, "sync_every": sync,
             "steps_per_s": steps as f64 / (t1 - t0), "data_wait_fraction": s.data_wait_fraction,
         })
     );
