@@ -29,6 +29,10 @@
 #   scripts/gpu_check.sh [--bin-dir DIR] [--cpu-dry-run] [RESULTS_FILE]
 #
 # RESULTS_FILE defaults to $OUT/gpu_check.jsonl (or ./gpu_check.jsonl without $OUT).
+# To carry binaries built elsewhere (no cargo build on the GPU machine's clock):
+#   mkdir -p target/gpu-bin && cp target/release/ncsn target/release/ncsn-torch \
+#     target/release/examples/bench_train target/gpu-bin/ && strip target/gpu-bin/*
+#   then on the GPU machine: scripts/gpu_check.sh --bin-dir target/gpu-bin "$OUT/gpu_check.jsonl"
 # --cpu-dry-run runs every stage on the CPU with ngf 16 configs, batch 2 and a few steps, to test
 # the plumbing on a machine without a GPU; its numbers mean nothing.
 # Multi-GPU (NCCL, torchrun) is not part of this script yet: ncsn has no data-parallel training.
@@ -43,7 +47,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --cpu-dry-run) DRY=1 ;;
     --bin-dir) BIN_DIR=$(cd "$2" && pwd); shift ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     -*) echo "gpu_check: unknown flag $1" >&2; exit 2 ;;
     *) RESULTS=$1 ;;
   esac
@@ -128,6 +132,8 @@ export NCSN_PYTHON=$PY OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 # setup found (LD_LIBRARY_PATH wins over their RUNPATH).
 TORCH_LIB=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
 [ -n "$TORCH_LIB" ] && export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The front-end `ncsn` looks in $LIBTORCH/lib first (README, Install).
+[ -d "$ROOT/.libtorch/libtorch/lib" ] && export LIBTORCH=$ROOT/.libtorch/libtorch
 
 if [ -n "$BIN_DIR" ]; then
   NCSN=$BIN_DIR/ncsn; BENCH=$BIN_DIR/bench_train
