@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --cpu-dry-run) DRY=1 ;;
     --bin-dir) BIN_DIR=$(cd "$2" && pwd); shift ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
     -*) echo "gpu_check: unknown flag $1" >&2; exit 2 ;;
     *) RESULTS=$1 ;;
   esac
