@@ -12,42 +12,12 @@ use common::{ncsn, ok, run, s};
 use evaluate::npz::{NpyData, Npz};
 use shards::{Dataset, Rgb8};
 
-/// pytorch-fid's FID Inception network with seeded random weights, as its `.pth`.
 fn random_weights(dir: &Path) -> PathBuf {
-    let w = dir.join("weights.pth");
-    let o = Command::new(common::python())
-        .arg(testkit::python::workspace_root().join("scripts/fid_random_weights.py"))
-        .arg("--out")
-        .arg(&w)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    w
+    common::random_inception_weights(dir)
 }
 
-/// A small ingested CIFAR-10-format dataset: 24 train and 10 test images.
 fn shards(dir: &Path) -> PathBuf {
-    let synth = dir.join("synth");
-    let data = dir.join("shards");
-    ok(&run(&[
-        "synth",
-        "cifar10",
-        "--out",
-        s(&synth),
-        "--n-train",
-        "24",
-        "--n-test",
-        "10",
-    ]));
-    ok(&run(&[
-        "ingest",
-        "cifar10",
-        "--input",
-        s(&synth.join("cifar-10-batches-bin")),
-        "--out",
-        s(&data),
-    ]));
-    data
+    common::cifar_shards(dir, 24, 10)
 }
 
 fn split_images(data: &Path, split: &str) -> Vec<Rgb8> {

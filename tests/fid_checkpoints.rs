@@ -24,14 +24,7 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let weights = dir.path().join("weights.pth");
-        let o = std::process::Command::new(common::python())
-            .arg(testkit::python::workspace_root().join("scripts/fid_random_weights.py"))
-            .arg("--out")
-            .arg(&weights)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let weights = common::random_inception_weights(dir.path());
         let data = dir.path().join("data");
         testkit::datasets::id_dataset(&data, 8, 24, 2, 8);
         let stats = dir.path().join("stats.npz");

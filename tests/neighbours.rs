@@ -12,42 +12,12 @@ use common::{ok, run, s};
 use evaluate::neighbours::{figure_size, flip_horizontal};
 use shards::{Dataset, ShardRows};
 
-/// pytorch-fid's FID Inception network with seeded random weights, as its `.pth`.
 fn random_weights(dir: &Path) -> PathBuf {
-    let w = dir.join("weights.pth");
-    let o = Command::new(common::python())
-        .arg(testkit::python::workspace_root().join("scripts/fid_random_weights.py"))
-        .arg("--out")
-        .arg(&w)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    w
+    common::random_inception_weights(dir)
 }
 
-/// A small ingested CIFAR-10-format dataset: 6 train and 2 test images, 32×32.
 fn shards(dir: &Path) -> PathBuf {
-    let synth = dir.join("synth");
-    let data = dir.join("shards");
-    ok(&run(&[
-        "synth",
-        "cifar10",
-        "--out",
-        s(&synth),
-        "--n-train",
-        "6",
-        "--n-test",
-        "2",
-    ]));
-    ok(&run(&[
-        "ingest",
-        "cifar10",
-        "--input",
-        s(&synth.join("cifar-10-batches-bin")),
-        "--out",
-        s(&data),
-    ]));
-    data
+    common::cifar_shards(dir, 6, 2)
 }
 
 fn write_samples(path: &Path, images: &[Vec<u8>], side: usize) {

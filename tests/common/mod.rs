@@ -108,3 +108,43 @@ optim: {{optimizer: Adam, lr: 0.001}}
     .unwrap();
     p
 }
+
+/// pytorch-fid's FID Inception network with seeded random weights, saved as its `.pth` in
+/// `dir` (scripts/fid_random_weights.py): the real weights cannot be downloaded in tests.
+pub fn random_inception_weights(dir: &Path) -> std::path::PathBuf {
+    let w = dir.join("weights.pth");
+    let o = Command::new(python())
+        .arg(testkit::python::workspace_root().join("scripts/fid_random_weights.py"))
+        .arg("--out")
+        .arg(&w)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    w
+}
+
+/// A small CIFAR-10-format dataset made by `ncsn synth` and ingested into `dir/shards`.
+pub fn cifar_shards(dir: &Path, n_train: usize, n_test: usize) -> std::path::PathBuf {
+    let synth = dir.join("synth");
+    let data = dir.join("shards");
+    let (train, test) = (n_train.to_string(), n_test.to_string());
+    ok(&run(&[
+        "synth",
+        "cifar10",
+        "--out",
+        s(&synth),
+        "--n-train",
+        &train,
+        "--n-test",
+        &test,
+    ]));
+    ok(&run(&[
+        "ingest",
+        "cifar10",
+        "--input",
+        s(&synth.join("cifar-10-batches-bin")),
+        "--out",
+        s(&data),
+    ]));
+    data
+}
