@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{ncsn, ok, run, s};
 use evaluate::npz::{NpyData, Npz};

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{ok, run, s};
 use evaluate::neighbours::{figure_size, flip_horizontal};
