@@ -41,6 +41,23 @@ fn main() {
     cli::restore_sigpipe();
     let cli = Cli::parse();
     let global = cmd::Global { quiet: cli.quiet };
+    // The commands that run networks flush denormal floats to zero, as TensorFlow does by
+    // default and `torch.set_flush_denormal(True)` does: on x86 every denormal operand costs
+    // a ~100-cycle microcode assist, and ELU's backward pass and Adam's second moments make
+    // many (the CIFAR-10 training step on 2 CPU threads took 4.1-4.6 s with them, 3.3-3.6 s
+    // without; BENCHMARKS.md). Only values below 1.2e-38 change. It is set here, before
+    // libtorch starts its thread pool, because threads inherit the mode when created.
+    // Calibration, whose exactness arguments are about integers and f64 tails, is left alone.
+    if matches!(
+        cli.command,
+        Command::Train(_)
+            | Command::Sample(_)
+            | Command::FidStats(_)
+            | Command::Fid(_)
+            | Command::Neighbours(_)
+    ) {
+        torchrt::accel::set_flush_denormal(true);
+    }
     cli::exit_on_error(match cli.command {
         Command::Ingest(a) => cmd::ingest::run(a, &global),
         Command::Inspect(a) => cmd::inspect::run(a, &global),

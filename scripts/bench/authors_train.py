@@ -63,7 +63,12 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--flush-denormal", action="store_true",
+                   help="torch.set_flush_denormal(True) first (not what the authors' code does; "
+                        "ncsn train does it), to compare like with like")
     a = p.parse_args()
+    if a.flush_denormal:
+        torch.set_flush_denormal(True)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     with open(a.config) as f:
@@ -102,6 +107,7 @@ def main():
         "batch": a.batch, "ngf": config.model.ngf, "threads": torch.get_num_threads(),
         "device": str(config.device), "steps": a.steps, "steps_per_s": a.steps / sum(times),
         "median_step_s": statistics.median(times), "loss": loss.item(),
+        "flush_denormal": a.flush_denormal,
         "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if config.device.type == "cuda" else None,
     }))
 

@@ -76,6 +76,9 @@ char *ncsn_accel_set_tf32(bool matmul, bool cudnn) {
   });
 }
 
+// torch.set_flush_denormal: FTZ and DAZ in this thread's MXCSR; false where unsupported.
+bool ncsn_accel_set_flush_denormal(bool on) { return at::globalContext().setFlushDenormal(on); }
+
 char *ncsn_accel_set_cudnn_benchmark(bool on) {
   return guarded([&] { at::globalContext().setBenchmarkCuDNN(on); });
 }

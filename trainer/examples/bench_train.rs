@@ -23,7 +23,7 @@ fn main() {
     if a.len() < 6 {
         eprintln!(
             "usage: bench_train CONFIG.yml BATCH STEPS WARMUP THREADS [cpu|cuda] \
-             [--precision fp32|bf16] [--channels-last] [--tf32 true|false] [--sync-every N]"
+             [--precision fp32|bf16] [--channels-last] [--tf32 true|false] [--sync-every N] [--keep-denormals]"
         );
         std::process::exit(2);
     }
@@ -40,6 +40,7 @@ fn main() {
         sync_every: Some(warmup.max(1)),
         ..Speed::default()
     };
+    let mut keep_denormals = false;
     let mut flags = a.iter().skip(7);
     while let Some(flag) = flags.next() {
         let mut value = || flags.next().expect("a value after the flag").clone();
@@ -48,6 +49,7 @@ fn main() {
             "--channels-last" => speed.channels_last = true,
             "--tf32" => speed.tf32 = value().parse().expect("--tf32 true|false"),
             "--sync-every" => speed.sync_every = Some(value().parse().expect("--sync-every N")),
+            "--keep-denormals" => keep_denormals = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -56,6 +58,9 @@ fn main() {
         warmup.is_multiple_of(sync) && steps.is_multiple_of(sync),
         "WARMUP and STEPS must be multiples of --sync-every ({sync}) for the timing"
     );
+    // As `ncsn train` runs: denormals flushed (unless --keep-denormals), set before libtorch's
+    // thread pool exists so that its threads inherit it.
+    torchrt::accel::set_flush_denormal(!keep_denormals);
     tch::set_num_threads(threads);
     cfg.training.batch_size = batch;
     cfg.training.n_iters = warmup + steps + 1;

@@ -42,8 +42,11 @@ impl Ema {
         let _guard = tch::no_grad_guard();
         let mu = self.rate;
         for (e, p) in &mut self.pairs {
-            let next = (&*p * (1.0 - mu)) + (&*e * mu);
-            e.copy_(&next);
+            // μ·shadow + (1 − μ)·param in place: the same two products and one addition as
+            // the authors' expression (addition commutes exactly), without three temporaries
+            // and a copy.
+            let _ = e.g_mul_scalar_(mu);
+            *e += &*p * (1.0 - mu);
         }
     }
 }

@@ -94,13 +94,19 @@ impl Adam {
             if !g.defined() {
                 continue; // PyTorch skips parameters without a gradient
             }
+            // PyTorch's own in-place kernels, in its order: one pass each and no temporaries
+            // but `denom` (the step is memory-bound, and with denormal moments each pass
+            // is costly).
+            // tch's addcmul_/addcdiv_ have no `value`, so it is folded into the first factor:
+            // PyTorch's kernels compute self + (value·t1)·t2 and self + (value·t1)/t2, so
+            // passing fl(value·t1) with value 1 gives the same bits.
             let _ = m.lerp_(&g, 1.0 - beta1);
-            // addcmul_(g, g, value=1-β₂) computes (value·g)·g; the same order here.
-            *v *= beta2;
-            *v += (&g * (1.0 - beta2)) * &g;
-            let denom = (v.sqrt() / bias_correction2_sqrt) + eps;
-            // addcdiv_(m, denom, value=-step_size) computes (value·m)/denom.
-            *p += (&*m * (-step_size)) / denom;
+            let _ = v.g_mul_scalar_(beta2);
+            let _ = v.addcmul_(&(&g * (1.0 - beta2)), &g);
+            let mut denom = v.sqrt();
+            let _ = denom.g_div_scalar_(bias_correction2_sqrt);
+            let _ = denom.g_add_scalar_(eps);
+            let _ = p.addcdiv_(&(&*m * (-step_size)), &denom);
         }
     }
 
