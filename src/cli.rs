@@ -17,8 +17,7 @@ use clap::{Parser, Subcommand};
 ///   2. `calibrate`  shards -> calibration.json (sigma_1, gamma, L, epsilon; paper Techniques 1-4)
 ///   3. `train`      shards + config (+ calibration) -> checkpoints (EMA, Adam, exact resume)
 ///   4. `sample`     checkpoint -> PNG grid of annealed Langevin samples
-///   5. `fid-stats`, `fid`  reference statistics of the data; FID and Inception Score of samples,
-///                   of a checkpoint, or of a sweep over a run's checkpoints (`--ckpts`)
+///   5. `fid-stats`, `fid`  data statistics; FID and IS of samples, a checkpoint or a sweep
 ///   6. `neighbours` the nearest training images of samples (memorisation check, App. C.5.2)
 ///   7. `export`     shards -> WebDataset tars for other trainers (`inspect`: what they hold)
 ///
