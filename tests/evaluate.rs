@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ncsn, ok, run, s};
+use common::{ncsn, ok, one_line_error, run, s};
 use evaluate::npz::{NpyData, Npz};
 use shards::{Dataset, Rgb8};
 
@@ -37,20 +37,6 @@ fn write_raw(path: &Path, images: &[Rgb8]) {
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(ok(out).trim()).unwrap()
-}
-
-/// The error line of a run that must fail with exactly one line on stderr, besides warnings.
-fn one_line_error(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(!out.status.success(), "ncsn {} succeeded", args.join(" "));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.starts_with("warning: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].starts_with("error: "), "{stderr}");
-    errors[0].to_string()
 }
 
 #[test]

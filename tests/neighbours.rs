@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ok, run, s};
+use common::{ok, one_line_error, run, s};
 use evaluate::neighbours::{figure_size, flip_horizontal};
 use shards::{Dataset, ShardRows};
 
@@ -22,20 +22,6 @@ fn shards(dir: &Path) -> PathBuf {
 fn write_samples(path: &Path, images: &[Vec<u8>], side: usize) {
     let pixels: Vec<u8> = images.concat();
     shards::write_npz_u8(path, &[("arr_0", &[images.len(), side, side, 3], &pixels)]).unwrap();
-}
-
-/// The one error line of a run that must fail (warnings and notes aside).
-fn one_line_error(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(!out.status.success(), "ncsn {} succeeded", args.join(" "));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.starts_with("warning: ") && !l.starts_with("note: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].starts_with("error: "), "{stderr}");
-    errors[0].to_string()
 }
 
 /// The pixels of the figure's cell in row `r`, column `c` (0: the sample; 1..: neighbours).

@@ -148,3 +148,18 @@ pub fn cifar_shards(dir: &Path, n_train: usize, n_test: usize) -> std::path::Pat
     ]));
     data
 }
+
+/// The error line of `ncsn ARGS`, which must fail with exactly one line on stderr besides
+/// warnings and notes, starting with `error: `.
+pub fn one_line_error(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "ncsn {} succeeded", args.join(" "));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning: ") && !l.starts_with("note: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].starts_with("error: "), "{stderr}");
+    errors[0].to_string()
+}
