@@ -63,5 +63,5 @@ np.savez(sys.argv[2], rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).co
 PY
 fi
 /usr/bin/time -f "fid: %e s wall" "$ncsn" fid --samples "$work/samples.npz" \
-    --stats "$work/data/fid_stats_train.npz" "${common[@]}" 2>&1 | grep -v '^warning'
+    --stats "$work/data/_fid_stats_train.npz" "${common[@]}" 2>&1 | grep -v '^warning'
 echo "== done $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
