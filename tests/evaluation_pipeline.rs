@@ -46,16 +46,7 @@ optim: {optimizer: Adam, lr: 0.001}
     )
     .unwrap();
     let work = dir.path().join("run");
-    ok(&run(&[
-        "train",
-        "--config",
-        s(&cfg),
-        "--data",
-        s(&data),
-        "--workdir",
-        s(&work),
-        "--quiet",
-    ]));
+    ok(&common::run_train(&cfg, &data, &work, &["--quiet"]));
 
     // The sweep, like the authors' --fast_fid: one line per checkpoint, a plot, the best.
     let mut args = vec![

@@ -56,10 +56,9 @@ fn train(dir: &Path, extra: &[&str], config_extra: &str) -> (PathBuf, String) {
     let text = std::fs::read_to_string(&cfg).unwrap() + config_extra;
     std::fs::write(&cfg, text).unwrap();
     let work = dir.join("run");
-    let mut args = vec!["train", "--config", s(&cfg), "--data", s(&fixture().data)];
-    args.extend(["--workdir", s(&work), "--quiet", "--snapshot-samples", "0"]);
+    let mut args = vec!["--quiet", "--snapshot-samples", "0"];
     args.extend(extra);
-    let out = run(&args);
+    let out = common::run_train(&cfg, &fixture().data, &work, &args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -277,16 +276,7 @@ fn fast_fid_ensemble_is_refused_naming_the_key() {
                       begin_ckpt: 2, end_ckpt: 4, verbose: false, ensemble: true}\n";
     std::fs::write(&cfg, text).unwrap();
     let work = dir.path().join("run");
-    let out = run(&[
-        "train",
-        "--config",
-        s(&cfg),
-        "--data",
-        s(&fixture().data),
-        "--workdir",
-        s(&work),
-        "--quiet",
-    ]);
+    let out = common::run_train(&cfg, &fixture().data, &work, &["--quiet"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -312,21 +302,19 @@ fn training_with_fid_samples_logs_fid_at_snapshots() {
     let cfg = common::tiny_config(dir.path(), 4, 2, false);
     let work = dir.path().join("run");
     let w = s(&fixture().weights);
-    let out = run(&[
-        "train",
-        "--config",
-        s(&cfg),
-        "--data",
-        s(&data),
-        "--workdir",
-        s(&work),
-        "--snapshot-samples",
-        "0",
-        "--fid-samples",
-        "10",
-        "--fid-weights",
-        w,
-    ]);
+    let out = common::run_train(
+        &cfg,
+        &data,
+        &work,
+        &[
+            "--snapshot-samples",
+            "0",
+            "--fid-samples",
+            "10",
+            "--fid-weights",
+            w,
+        ],
+    );
     ok(&out);
     assert!(data.join("_fid_stats_train.npz").is_file());
     let metrics = std::fs::read_to_string(work.join("metrics.jsonl")).unwrap();
@@ -355,18 +343,12 @@ fn training_with_fid_samples_logs_fid_at_snapshots() {
 
     // FID sampling draws from its own streams: the losses are those of a run without it.
     let plain = dir.path().join("plain");
-    ok(&run(&[
-        "train",
-        "--config",
-        s(&cfg),
-        "--data",
-        s(&data),
-        "--workdir",
-        s(&plain),
-        "--quiet",
-        "--snapshot-samples",
-        "0",
-    ]));
+    ok(&common::run_train(
+        &cfg,
+        &data,
+        &plain,
+        &["--quiet", "--snapshot-samples", "0"],
+    ));
     let losses = |w: &Path| -> Vec<(u64, f64)> {
         std::fs::read_to_string(w.join("metrics.jsonl"))
             .unwrap()
@@ -381,19 +363,12 @@ fn training_with_fid_samples_logs_fid_at_snapshots() {
     // Missing weights stop the run before its first step.
     let work2 = dir.path().join("run2");
     let missing = dir.path().join("no-weights.pth");
-    let out = run(&[
-        "train",
-        "--config",
-        s(&cfg),
-        "--data",
-        s(&data),
-        "--workdir",
-        s(&work2),
-        "--quiet",
-        "--fid-samples",
-        "--fid-weights",
-        s(&missing),
-    ]);
+    let out = common::run_train(
+        &cfg,
+        &data,
+        &work2,
+        &["--quiet", "--fid-samples", "--fid-weights", s(&missing)],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

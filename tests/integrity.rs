@@ -4,7 +4,7 @@
 //! checkpoint without its sample grid.
 
 mod common;
-use common::{ncsn, py, run, s};
+use common::{ncsn, py, run, s, train_args};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -41,15 +41,6 @@ optim: {{optimizer: Adam, lr: 0.001}}
 
 fn tiny_config(dir: &Path) -> PathBuf {
     config(dir, "batch_size: 4, step_lr: 0.00001, n_steps_each: 2")
-}
-
-fn train_args(cfg: &Path, data: &Path, work: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["train", "--config", s(cfg), "--data", s(data)]
-        .map(String::from)
-        .into();
-    args.extend(["--workdir".into(), s(work).into()]);
-    args.extend(extra.iter().map(|a| a.to_string()));
-    args
 }
 
 fn output<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {

@@ -10,23 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn ncsn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ncsn"))
-}
+use common::{ncsn, train_args};
 
 fn config(dir: &Path) -> std::path::PathBuf {
     common::tiny_config(dir, 6, 3, true)
-}
-
-/// `train --config CFG --data DATA --workdir WORK`, then `extra`.
-fn train_args(cfg: &Path, data: &Path, work: &Path, extra: &[&str]) -> Vec<String> {
-    let paths = [("--config", cfg), ("--data", data), ("--workdir", work)];
-    let mut args = vec!["train".to_string()];
-    for (flag, p) in paths {
-        args.extend([flag.to_string(), p.display().to_string()]);
-    }
-    args.extend(extra.iter().map(|a| a.to_string()));
-    args
 }
 
 /// (step, loss) of every logged training step in WORK/metrics.jsonl.
@@ -55,17 +42,7 @@ fn sigterm_checkpoints_and_resume_matches_an_uninterrupted_run() {
     testkit::datasets::id_dataset(&data, 8, 24, 2, 8);
     let cfg = config(tmp.path());
     let (work, whole) = (tmp.path().join("run"), tmp.path().join("whole"));
-    let extra = [
-        "--n-iters",
-        "100000",
-        "--snapshot-freq",
-        "100000",
-        "--snapshot-samples",
-        "0",
-        "--log-every",
-        "1",
-        "--quiet",
-    ];
+    let extra = common::UNTIL_STOPPED;
     let base = train_args(&cfg, &data, &work, &extra);
     let child = ncsn()
         .args(&base)

@@ -1,12 +1,12 @@
 //! End-to-end `ncsn train`: calibration overrides, checkpoints, metrics, loss plot, snapshot
 //! samples, --resume, Ctrl-C, and clear errors for a resolution mismatch and a NaN loss.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-fn ncsn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ncsn"))
-}
+use common::{ncsn, train_args};
 
 /// An ingested-looking directory of 8×8 images: `train` (24 rows, 2 shards) and `test` (8).
 fn dataset(dir: &Path) {
@@ -40,17 +40,6 @@ fn calibration(dir: &Path, sigma_begin: f64, num_classes: usize) -> std::path::P
     });
     std::fs::write(&p, c.to_string()).unwrap();
     p
-}
-
-/// `train --config CFG --data DATA --workdir WORK`, then `extra`.
-fn train_args(cfg: &Path, data: &Path, work: &Path, extra: &[&str]) -> Vec<String> {
-    let paths = [("--config", cfg), ("--data", data), ("--workdir", work)];
-    let mut args = vec!["train".to_string()];
-    for (flag, p) in paths {
-        args.extend([flag.to_string(), p.display().to_string()]);
-    }
-    args.extend(extra.iter().map(|a| a.to_string()));
-    args
 }
 
 fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
@@ -182,17 +171,7 @@ fn ctrl_c_checkpoints_the_current_step_and_resume_finishes() {
     let (data, work) = (tmp.path().join("data"), tmp.path().join("run"));
     dataset(&data);
     let cfg = config(tmp.path(), 8);
-    let extra = [
-        "--n-iters",
-        "100000",
-        "--snapshot-freq",
-        "100000",
-        "--snapshot-samples",
-        "0",
-        "--log-every",
-        "1",
-        "--quiet",
-    ];
+    let extra = common::UNTIL_STOPPED;
     let base = train_args(&cfg, &data, &work, &extra);
     let child = ncsn()
         .args(&base)

@@ -18,16 +18,7 @@ fn bf16_channels_last_training_and_sampling_run_and_log_every_step() {
     let cfg = tiny_config(tmp.path(), 6, 3, true);
     let fast = ["--precision", "bf16", "--channels-last"];
     let out = ncsn()
-        .args([
-            "train",
-            "--config",
-            s(&cfg),
-            "--data",
-            s(&data),
-            "--workdir",
-            s(&work),
-        ])
-        .args(fast)
+        .args(common::train_args(&cfg, &data, &work, &fast))
         .args(["--sync-every", "4", "--snapshot-samples", "4", "--quiet"])
         .output()
         .unwrap();
@@ -89,19 +80,12 @@ fn a_nan_loss_read_late_still_names_step_and_sigma_and_saves_nothing() {
     });
     std::fs::write(&cal, c.to_string()).unwrap();
     let run = |sync: &str, w: &std::path::Path| {
-        let out = ncsn()
-            .args([
-                "train",
-                "--config",
-                s(&cfg),
-                "--data",
-                s(&data),
-                "--workdir",
-                s(w),
-            ])
-            .args(["--calibration", s(&cal), "--sync-every", sync, "--quiet"])
-            .output()
-            .unwrap();
+        let out = common::run_train(
+            &cfg,
+            &data,
+            w,
+            &["--calibration", s(&cal), "--sync-every", sync, "--quiet"],
+        );
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
     };

@@ -163,3 +163,36 @@ pub fn one_line_error(args: &[&str]) -> String {
     assert!(errors[0].starts_with("error: "), "{stderr}");
     errors[0].to_string()
 }
+
+/// `ncsn train --config CFG --data DATA --workdir WORK EXTRA...` as arguments.
+pub fn train_args(cfg: &Path, data: &Path, work: &Path, extra: &[&str]) -> Vec<String> {
+    let paths = [("--config", cfg), ("--data", data), ("--workdir", work)];
+    let mut args = vec!["train".to_string()];
+    for (flag, p) in paths {
+        args.extend([flag.to_string(), p.display().to_string()]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// Runs `ncsn train` with [`train_args`].
+pub fn run_train(cfg: &Path, data: &Path, work: &Path, extra: &[&str]) -> Output {
+    ncsn()
+        .args(train_args(cfg, data, work, extra))
+        .output()
+        .unwrap()
+}
+
+/// Flags of a training run that goes on until a signal stops it: no snapshot of its own, a
+/// metrics line every step.
+pub const UNTIL_STOPPED: [&str; 9] = [
+    "--n-iters",
+    "100000",
+    "--snapshot-freq",
+    "100000",
+    "--snapshot-samples",
+    "0",
+    "--log-every",
+    "1",
+    "--quiet",
+];
