@@ -21,65 +21,44 @@ const TEST: Rgb = [214, 39, 40];
 /// Draws train loss (blue line) and test loss (red dots) against the step, y in log₁₀, with
 /// labelled axes, and writes it as an RGB PNG.
 pub fn plot_loss(records: &[Record], out: &Path) -> std::io::Result<()> {
+    // (step, log₁₀ loss): the scale they are drawn in.
     let train: Vec<(f64, f64)> = records
         .iter()
         .filter_map(|r| Some((r.step as f64, r.loss?)))
         .filter(|(_, l)| l.is_finite() && *l > 0.0)
+        .map(|(x, l)| (x, l.log10()))
         .collect();
     let test: Vec<(f64, f64)> = records
         .iter()
         .filter_map(|r| Some((r.step as f64, r.test_loss?)))
         .filter(|(_, l)| l.is_finite() && *l > 0.0)
+        .map(|(x, l)| (x, l.log10()))
         .collect();
-    let all = train.iter().chain(&test);
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in all {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y.log10());
-        y1 = y1.max(y.log10());
-    }
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-    }
-    if x1 - x0 < 1.0 {
-        x1 = x0 + 1.0;
-    }
+    let (x0, x1, y0, y1) = extent(train.iter().chain(&test));
     // Whole decades on the y axis, so every tick is a round number.
     let (y0, y1) = (y0.floor(), y1.ceil().max(y0.floor() + 1.0));
+    let f = Frame { x0, x1, y0, y1 };
     let mut img = Canvas::new(W, H);
-    let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
-    let px = |x: f64| LEFT as f64 + (x - x0) / (x1 - x0) * pw;
-    let py = |y: f64| TOP as f64 + (1.0 - (y - y0) / (y1 - y0)) * ph;
 
     // Grid and ticks: decades on y, ~6 round steps on x.
     let mut d = y0;
     while d <= y1 + 1e-9 {
-        let y = py(d) as i64;
+        let y = f.py(d);
         img.line(LEFT as i64, y, (W - RIGHT) as i64, y, GRID);
         img.text(&format!("1e{}", d as i64), 8, y - 3, BLACK);
         d += 1.0;
     }
-    x_axis(&mut img, x0, x1, &px);
+    x_axis(&mut img, &f);
     img.text("LOSS", 8, 10, BLACK);
     img.text("TRAIN", (W - 160) as i64, 10, TRAIN);
     img.text("TEST", (W - 80) as i64, 10, TEST);
 
-    for w in train.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        img.line(
-            px(a.0) as i64,
-            py(a.1.log10()) as i64,
-            px(b.0) as i64,
-            py(b.1.log10()) as i64,
-            TRAIN,
-        );
-    }
-    if train.len() == 1 {
-        img.dot(px(train[0].0) as i64, py(train[0].1.log10()) as i64, TRAIN);
+    polyline(&mut img, &f, &train, TRAIN);
+    if let [(x, y)] = train[..] {
+        img.dot(f.px(x), f.py(y), TRAIN);
     }
     for &(x, y) in &test {
-        img.dot(px(x) as i64, py(y.log10()) as i64, TEST);
+        img.dot(f.px(x), f.py(y), TEST);
     }
     img.write_png(out)
 }
@@ -93,63 +72,87 @@ pub fn plot_fid(points: &[(u64, f64)], out: &Path) -> std::io::Result<()> {
         .map(|&(s, f)| (s as f64, f))
         .filter(|(_, f)| f.is_finite())
         .collect();
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in &pts {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
-    if pts.is_empty() {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-    }
-    if x1 - x0 < 1.0 {
-        x1 = x0 + 1.0;
-    }
+    let (x0, x1, y0, y1) = extent(&pts);
     let ystep = nice_step((y1 - y0) / 5.0);
     let (y0, y1) = (
         (y0 / ystep).floor() * ystep,
         ((y1 / ystep).ceil() * ystep).max((y0 / ystep).floor() * ystep + ystep),
     );
+    let f = Frame { x0, x1, y0, y1 };
     let mut img = Canvas::new(W, H);
-    let (pw, ph) = ((W - LEFT - RIGHT) as f64, (H - TOP - BOTTOM) as f64);
-    let px = |x: f64| LEFT as f64 + (x - x0) / (x1 - x0) * pw;
-    let py = |y: f64| TOP as f64 + (1.0 - (y - y0) / (y1 - y0)) * ph;
     let mut t = y0;
     while t <= y1 + 1e-9 {
-        let y = py(t) as i64;
+        let y = f.py(t);
         img.line(LEFT as i64, y, (W - RIGHT) as i64, y, GRID);
         img.text(&format!("{}", t as u64), 8, y - 3, BLACK);
         t += ystep;
     }
-    x_axis(&mut img, x0, x1, &px);
+    x_axis(&mut img, &f);
     img.text("FID", 8, 10, BLACK);
-    for w in pts.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        img.line(
-            px(a.0) as i64,
-            py(a.1) as i64,
-            px(b.0) as i64,
-            py(b.1) as i64,
-            TEST,
-        );
-    }
+    polyline(&mut img, &f, &pts, TEST);
     for &(x, y) in &pts {
-        img.dot(px(x) as i64, py(y) as i64, TEST);
+        img.dot(f.px(x), f.py(y), TEST);
     }
     if let Some(&(x, y)) = pts.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
-        img.ring(px(x) as i64, py(y) as i64, BLACK);
+        img.ring(f.px(x), f.py(y), BLACK);
         img.text("BEST", (W - 80) as i64, 10, BLACK);
     }
     img.write_png(out)
 }
 
+/// The data range a plot shows: the points' bounding box, a unit box when there are none, and
+/// at least one step wide.
+fn extent<'a>(points: impl IntoIterator<Item = &'a (f64, f64)>) -> (f64, f64, f64, f64) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1.0 {
+        x1 = x0 + 1.0;
+    }
+    (x0, x1, y0, y1)
+}
+
+/// Data coordinates (x0..x1, y0..y1) onto the plot area's pixels, y upwards.
+struct Frame {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Frame {
+    fn px(&self, x: f64) -> i64 {
+        let w = (W - LEFT - RIGHT) as f64;
+        (LEFT as f64 + (x - self.x0) / (self.x1 - self.x0) * w) as i64
+    }
+
+    fn py(&self, y: f64) -> i64 {
+        let h = (H - TOP - BOTTOM) as f64;
+        (TOP as f64 + (1.0 - (y - self.y0) / (self.y1 - self.y0)) * h) as i64
+    }
+}
+
+/// Straight segments between consecutive points.
+fn polyline(img: &mut Canvas, f: &Frame, points: &[(f64, f64)], color: Rgb) {
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        img.line(f.px(a.0), f.py(a.1), f.px(b.0), f.py(b.1), color);
+    }
+}
+
 /// Vertical grid lines at ~6 round steps, their labels, both axes and the `STEP` title.
-fn x_axis(img: &mut Canvas, x0: f64, x1: f64, px: &dyn Fn(f64) -> f64) {
-    let step = nice_step((x1 - x0) / 6.0);
-    let mut t = (x0 / step).ceil() * step;
-    while t <= x1 + 1e-9 {
-        let x = px(t) as i64;
+fn x_axis(img: &mut Canvas, f: &Frame) {
+    let step = nice_step((f.x1 - f.x0) / 6.0);
+    let mut t = (f.x0 / step).ceil() * step;
+    while t <= f.x1 + 1e-9 {
+        let x = f.px(t);
         img.line(x, TOP as i64, x, (H - BOTTOM) as i64, GRID);
         let label = format!("{}", t as u64);
         img.text(
