@@ -78,28 +78,7 @@ fn one_line_error(o: &std::process::Output) -> String {
 #[test]
 fn webdataset_export_reads_back_with_the_webdataset_package() {
     let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("raw");
-    let root = tmp.path().join("cifar10");
-    ok(&run(&[
-        "synth",
-        "cifar10",
-        "--out",
-        s(&raw),
-        "--n-train",
-        "230",
-        "--n-test",
-        "20",
-    ]));
-    ok(&run(&[
-        "ingest",
-        "cifar10",
-        "--input",
-        s(&raw.join("cifar-10-batches-bin")),
-        "--out",
-        s(&root),
-        "--shard-rows",
-        "64",
-    ]));
+    let root = common::cifar_shards_with(tmp.path(), 230, 20, &["--shard-rows", "64"]);
     let out = tmp.path().join("wds");
     let text = ok(&export(&root, &out, &["--samples-per-shard", "50"]));
     assert!(

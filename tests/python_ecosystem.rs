@@ -122,28 +122,7 @@ print(f"tools {t1 - t0:.1f} s, torch {time.time() - t1:.1f} s")
 #[test]
 fn the_readme_python_blocks_read_an_ingested_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("raw");
-    let root = tmp.path().join("cifar10");
-    ok(&run(&[
-        "synth",
-        "cifar10",
-        "--out",
-        s(&raw),
-        "--n-train",
-        "300",
-        "--n-test",
-        "50",
-    ]));
-    ok(&run(&[
-        "ingest",
-        "cifar10",
-        "--input",
-        s(&raw.join("cifar-10-batches-bin")),
-        "--out",
-        s(&root),
-        "--shard-rows",
-        "64",
-    ]));
+    let root = common::cifar_shards_with(tmp.path(), 300, 50, &["--shard-rows", "64"]);
     // Calibrate's default output lands in the directory too: the tools must skip it.
     ok(&run(&[
         "calibrate",

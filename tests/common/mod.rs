@@ -125,6 +125,16 @@ pub fn random_inception_weights(dir: &Path) -> std::path::PathBuf {
 
 /// A small CIFAR-10-format dataset made by `ncsn synth` and ingested into `dir/shards`.
 pub fn cifar_shards(dir: &Path, n_train: usize, n_test: usize) -> std::path::PathBuf {
+    cifar_shards_with(dir, n_train, n_test, &[])
+}
+
+/// [`cifar_shards`] with more `ncsn ingest` flags (e.g. `--shard-rows 64`).
+pub fn cifar_shards_with(
+    dir: &Path,
+    n_train: usize,
+    n_test: usize,
+    ingest: &[&str],
+) -> std::path::PathBuf {
     let synth = dir.join("synth");
     let data = dir.join("shards");
     let (train, test) = (n_train.to_string(), n_test.to_string());
@@ -138,14 +148,10 @@ pub fn cifar_shards(dir: &Path, n_train: usize, n_test: usize) -> std::path::Pat
         "--n-test",
         &test,
     ]));
-    ok(&run(&[
-        "ingest",
-        "cifar10",
-        "--input",
-        s(&synth.join("cifar-10-batches-bin")),
-        "--out",
-        s(&data),
-    ]));
+    let input = synth.join("cifar-10-batches-bin");
+    let mut args = vec!["ingest", "cifar10", "--input", s(&input), "--out", s(&data)];
+    args.extend(ingest);
+    ok(&run(&args));
     data
 }
 
