@@ -1,25 +1,29 @@
 include!("../build_support/torch_link.rs");
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 fn main() {
     link_libtorch();
-    compile_accel_shim();
-}
-
-// torchrt/shim/accel.cpp against the headers of the libtorch that torch-sys links, with the
-// flags torch-sys compiles its own shim with (C++17, the libtorch's C++11 ABI: the PyPI wheel's
-// is 1, torch-sys's default; LIBTORCH_CXX11_ABI overrides it for both).
-fn compile_accel_shim() {
-    println!("cargo:rerun-if-changed=shim/accel.cpp");
-    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
-    let lib = std::path::PathBuf::from(
+    let lib = PathBuf::from(
         std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys exports DEP_TCH_LIBTORCH_LIB"),
     );
+    compile_accel_shim(&lib);
+    compile_dist_shim(&lib);
+}
+
+// A C++ build against the headers of the libtorch that torch-sys links, with the flags torch-sys
+// compiles its own shim with (C++17, the libtorch's C++11 ABI: the PyPI wheel's is 1,
+// torch-sys's default; LIBTORCH_CXX11_ABI overrides it for both).
+fn libtorch_cpp(lib: &Path) -> cc::Build {
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let include = lib
         .parent()
         .expect("libtorch's lib/ has a parent")
         .join("include");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .pic(true)
         .warnings(false)
@@ -27,7 +31,84 @@ fn compile_accel_shim() {
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
-        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag("-DGLOG_USE_GLOG_EXPORT");
+    build
+}
+
+fn compile_accel_shim(lib: &Path) {
+    println!("cargo:rerun-if-changed=shim/accel.cpp");
+    libtorch_cpp(lib)
         .file("shim/accel.cpp")
         .compile("ncsn_accel");
+}
+
+// shim/dist.cpp (TCPStore, PrefixStore, Gloo) always; shim/dist_nccl.cpp too when the libtorch
+// has CUDA (libtorch_cuda.so, which exports ProcessGroupNCCL), and then dist.cpp is told so
+// (NCSN_DIST_NCCL, which `torchrt::dist::nccl_built` reports). dist.cpp's archive comes first:
+// it calls into dist_nccl's.
+fn compile_dist_shim(lib: &Path) {
+    for file in ["shim/dist.cpp", "shim/dist_nccl.cpp", "shim/dist_abi.h"] {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    // DEP_TCH_LIBTORCH_LIB may be a symlink (.libtorch/libtorch/lib → the wheel's torch/lib).
+    let nccl = lib
+        .canonicalize()
+        .is_ok_and(|lib| lib.join("libtorch_cuda.so").exists());
+    let mut dist = libtorch_cpp(lib);
+    if nccl {
+        dist.define("NCSN_DIST_NCCL", None);
+    }
+    dist.file("shim/dist.cpp").compile("ncsn_dist");
+    check_no_definitions("libncsn_dist.a");
+    if nccl {
+        libtorch_cpp(lib)
+            .file("shim/dist_nccl.cpp")
+            .compile("ncsn_dist_nccl");
+        check_no_definitions("libncsn_dist_nccl.a");
+        // ProcessGroupNCCL's constructors; the search path is torch-sys's, the rpath
+        // torch_link's. Dropped (--as-needed) from binaries that never create an NCCL group.
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
+    }
+}
+
+// The dist shim declares ProcessGroupGloo and ProcessGroupNCCL itself (see shim/dist.cpp), with
+// layouts that are not the real ones: it may only reference libtorch's symbols of those classes,
+// never define one (a vtable, typeinfo, destructor or inline member of ours would interpose on
+// libtorch's). Instantiations of intrusive_ptr<Options> are fine: they touch only the counts of
+// intrusive_ptr_target and the virtual destructor. Skipped, with a warning, where `nm` is
+// missing.
+fn check_no_definitions(archive: &str) {
+    let archive =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join(archive);
+    let nm = std::env::var("NM").unwrap_or_else(|_| "nm".to_string());
+    let listing = match Command::new(&nm)
+        .args(["--defined-only", "-C"])
+        .arg(&archive)
+        .output()
+    {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ => {
+            println!(
+                "cargo:warning=`{nm}` did not list {}: the shim's symbol check was skipped",
+                archive.display()
+            );
+            return;
+        }
+    };
+    let ours: Vec<&str> = listing
+        .lines()
+        .filter(|line| {
+            // `ADDRESS TYPE NAME`
+            let name = line.splitn(3, ' ').nth(2).unwrap_or("");
+            ["c10d::ProcessGroupGloo", "c10d::ProcessGroupNCCL"]
+                .iter()
+                .any(|class| name.starts_with(class) || name.contains(&format!(" for {class}")))
+        })
+        .collect();
+    assert!(
+        ours.is_empty(),
+        "{} defines symbols of a c10d class that must come from libtorch only:\n{}",
+        archive.display(),
+        ours.join("\n")
+    );
 }
