@@ -8,7 +8,8 @@ use anyhow::Context;
 use schemas::calibration::Calibration;
 use schemas::config::Config;
 use schemas::JsonDocument;
-use trainer::train::{train, StopSignal, TrainFid, TrainOptions};
+use torchrt::dist::Backend;
+use trainer::train::{train, DistOptions, Launch, StopSignal, TrainFid, TrainOptions};
 
 use super::Global;
 
@@ -126,6 +127,19 @@ pub struct Args {
     /// Torch intra-op threads on CPU (0: libtorch's default).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     threads: i32,
+    /// Under torchrun or srun (README, Training on GPUs): how the ranks sum their gradients.
+    /// `auto`: NCCL on GPUs, Gloo on the CPU. The launch itself is read from the environment
+    /// (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; or SLURM_STEP_NUM_TASKS,
+    /// SLURM_PROCID, SLURM_LOCALID with MASTER_ADDR and MASTER_PORT); each rank takes every
+    /// WORLD_SIZE-th image of each training.batch_size batch, so the run is the same at any
+    /// number of ranks and resumes at another.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "nccl", "gloo"])]
+    dist_backend: String,
+    /// Seconds a rank waits for the others at the start and in each step (rank 0's snapshots
+    /// included) before the run fails naming the rank.
+    #[arg(long, default_value_t = 1800, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    dist_timeout: u64,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -160,7 +174,27 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
     }
-    let device = torchrt::parse_device(&args.device)?;
+    let mut device = torchrt::parse_device(&args.device)?;
+    let launch = Launch::from_env().map_err(anyhow::Error::msg)?;
+    let dist = match launch {
+        None => None,
+        Some(launch) => {
+            // `cuda` (or `auto`) under a launcher: this process's GPU on the node.
+            if device.is_cuda() && matches!(args.device.as_str(), "cuda" | "auto") {
+                device = tch::Device::Cuda(launch.local_rank);
+            }
+            let backend = match (args.dist_backend.as_str(), device) {
+                ("nccl", _) => Backend::Nccl,
+                ("gloo", _) | (_, tch::Device::Cpu) => Backend::Gloo,
+                _ => Backend::Nccl,
+            };
+            Some(DistOptions {
+                launch,
+                backend,
+                timeout: std::time::Duration::from_secs(args.dist_timeout),
+            })
+        }
+    };
 
     // SIGINT (Ctrl-C) or SIGTERM (preemption, `timeout`, `docker stop`): finish the step in
     // flight, write a checkpoint, then stop.
@@ -183,6 +217,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     opts.log_every = args.log_every;
     opts.print_every = args.print_every;
     opts.tensorboard = args.tensorboard;
+    let leader = dist.as_ref().is_none_or(|d| d.launch.rank == 0);
+    opts.dist = dist;
     opts.fid = args.fid_samples.map(|samples| TrainFid {
         samples,
         weights: args.fid_weights.clone(),
@@ -191,6 +227,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
 
     let s = train(&cfg, &opts, &stop)
         .with_context(|| format!("training into {}", args.workdir.display()))?;
+    // In a parallel run rank 0 reports for all; the others exit as it does.
+    if s.interrupted && !leader {
+        std::process::exit(stop_exit_code());
+    }
+    if !leader {
+        return Ok(());
+    }
     let ckpt = s
         .checkpoint
         .as_ref()
@@ -203,13 +246,21 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         100.0 * s.data_wait_fraction,
     );
     if s.interrupted {
-        let signal = trainer::train::stop_signal().unwrap_or(StopSignal::Interrupt);
+        // A parallel run also stops when another rank was signalled (all ranks stop together).
+        let by = trainer::train::stop_signal().map_or("a signal to another rank", |s| s.name());
         eprintln!(
-            "stopped by {} at step {}; continue with the same command plus --resume",
-            signal.name(),
+            "stopped by {by} at step {}; continue with the same command plus --resume",
             s.step
         );
-        std::process::exit(signal.exit_code());
+        std::process::exit(stop_exit_code());
     }
     Ok(())
+}
+
+/// 130 after SIGINT, 143 after SIGTERM; 143 for a rank stopped by another rank's signal (a
+/// scheduler's stop, as far as this process knows).
+fn stop_exit_code() -> i32 {
+    trainer::train::stop_signal()
+        .unwrap_or(StopSignal::Terminate)
+        .exit_code()
 }

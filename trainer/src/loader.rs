@@ -51,12 +51,44 @@ pub struct LoaderConfig {
     pub random_flip: bool,
     /// Where batches go; on CUDA they are pinned so the copy can overlap compute.
     pub device: Device,
+    /// This process's share of each batch in a data-parallel run ([`Shard::ALL`] otherwise).
+    pub shard: Shard,
+}
+
+/// One rank's share of every batch: of the `batch_size` rows of a global batch, the rows
+/// `rank`, `rank + world`, `rank + 2·world`, …. Every rank streams the same row sequence (same
+/// seed, same cursor) and keeps its own rows, so the global batches, and with them the run, do
+/// not depend on the number of ranks: a run checkpointed at 8 ranks resumes at 4 or at 1 with
+/// the same data order (the cursor counts global rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Shard {
+    /// The whole batch: one process.
+    pub const ALL: Shard = Shard { rank: 0, world: 1 };
+
+    /// Whether row `i` of a global batch is this rank's.
+    pub fn holds(&self, i: usize) -> bool {
+        i % self.world == self.rank
+    }
+
+    /// How many of a `global`-row batch's rows are this rank's.
+    pub fn rows_of(&self, global: usize) -> usize {
+        (global + self.world - 1 - self.rank) / self.world
+    }
 }
 
 /// One batch as the trainer receives it.
 pub struct Batch {
-    /// uint8 NHWC, on the target device once returned by [`Loader::next`].
+    /// uint8 NHWC, on the target device once returned by [`Loader::next`]: this rank's rows
+    /// of the global batch ([`Shard`]), in their order.
     pub pixels: Tensor,
+    /// Rows in the global batch (`batch_size`, fewer at the end of an epoch), of which
+    /// `pixels` holds `shard.rows_of(global_rows)`.
+    pub global_rows: usize,
     /// Position of the stream after this batch: what a checkpoint stores.
     pub cursor: DataCursor,
 }
@@ -109,6 +141,12 @@ impl Loader {
             return Err(LoaderError::Invalid(
                 "batch size and shuffle buffer must be at least 1".into(),
             ));
+        }
+        if cfg.shard.rank >= cfg.shard.world {
+            return Err(LoaderError::Invalid(format!(
+                "rank {} of a world of {}",
+                cfg.shard.rank, cfg.shard.world
+            )));
         }
         if cursor.rows_consumed > epoch_rows {
             return Err(LoaderError::Invalid(format!(
@@ -271,7 +309,9 @@ fn assemble(
     let mut rng = epoch_rng(cfg.seed, epoch, ROW_SHUFFLE);
     let mut buffer: Vec<Vec<u8>> = Vec::with_capacity(cfg.shuffle_buffer);
     let mut position = 0u64; // rows emitted in this epoch
-    let mut batch: Vec<u8> = Vec::with_capacity(cfg.batch_size * row_bytes);
+    let shard = cfg.shard;
+    let mut batch: Vec<u8> = Vec::with_capacity(shard.rows_of(cfg.batch_size) * row_bytes);
+    let mut in_batch = 0usize; // rows of the global batch so far, this rank's or not
 
     // Emits one row; returns false when the trainer has gone away.
     let emit = |row: &[u8],
@@ -279,23 +319,30 @@ fn assemble(
                 skip: u64,
                 position: &mut u64,
                 batch: &mut Vec<u8>,
+                in_batch: &mut usize,
                 flush: bool|
      -> bool {
         if *position >= skip {
-            if cfg.random_flip && flipped(cfg.seed, epoch, *position) {
+            if !shard.holds(*in_batch) {
+                // Another rank's row: only counted.
+            } else if cfg.random_flip && flipped(cfg.seed, epoch, *position) {
                 push_flipped(batch, row, w as usize, c as usize);
             } else {
                 batch.extend_from_slice(row);
             }
+            *in_batch += 1;
         }
         *position += 1;
-        let n = batch.len() / row_bytes;
-        if n == cfg.batch_size || (flush && n > 0) {
+        let global_rows = *in_batch;
+        if global_rows == cfg.batch_size || (flush && global_rows > 0) {
+            let n = batch.len() / row_bytes;
             let t = Tensor::from_slice(batch.as_slice()).view([n as i64, h, w, c]);
             let t = if pin { t.pin_memory(cfg.device) } else { t };
             batch.clear();
+            *in_batch = 0;
             let b = Batch {
                 pixels: t,
+                global_rows,
                 cursor: DataCursor {
                     epoch,
                     rows_consumed: *position,
@@ -332,7 +379,15 @@ fn assemble(
                     }
                     let j = rng.random_range(0..buffer.len());
                     let out = std::mem::replace(&mut buffer[j], row.to_vec());
-                    if !emit(&out, epoch, skip, &mut position, &mut batch, false) {
+                    if !emit(
+                        &out,
+                        epoch,
+                        skip,
+                        &mut position,
+                        &mut batch,
+                        &mut in_batch,
+                        false,
+                    ) {
                         return;
                     }
                 }
@@ -342,7 +397,15 @@ fn assemble(
                     let j = rng.random_range(0..buffer.len());
                     let out = buffer.swap_remove(j);
                     let last = buffer.is_empty();
-                    if !emit(&out, epoch, skip, &mut position, &mut batch, last) {
+                    if !emit(
+                        &out,
+                        epoch,
+                        skip,
+                        &mut position,
+                        &mut batch,
+                        &mut in_batch,
+                        last,
+                    ) {
                         return;
                     }
                 }

@@ -62,6 +62,11 @@ impl Adam {
         }
     }
 
+    /// The optimised parameters, in their (sorted) order.
+    pub fn params(&self) -> impl Iterator<Item = &Tensor> {
+        self.params.iter().map(|(_, p)| p)
+    }
+
     /// Clears the gradients (before `backward`).
     pub fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {

@@ -6,7 +6,7 @@ mod train_support;
 use schemas::checkpoint::DataCursor;
 use shards::Dataset;
 use tch::Device;
-use trainer::loader::{Loader, LoaderConfig};
+use trainer::loader::{Loader, LoaderConfig, Shard};
 
 fn cfg(batch: usize, buffer: usize, flip: bool) -> LoaderConfig {
     LoaderConfig {
@@ -16,6 +16,7 @@ fn cfg(batch: usize, buffer: usize, flip: bool) -> LoaderConfig {
         prefetch: 2,
         random_flip: flip,
         device: Device::Cpu,
+        shard: Shard::ALL,
     }
 }
 

@@ -7,7 +7,7 @@ use shards::Dataset;
 use tch::{Device, Tensor};
 
 use super::{Result, TrainError, TrainOptions};
-use crate::loader::{self, Loader, LoaderConfig};
+use crate::loader::{self, Loader, LoaderConfig, Shard};
 
 /// The shards must have the geometry the config trains on.
 pub fn check_data(cfg: &Config, ds: &Dataset) -> Result<()> {
@@ -29,12 +29,13 @@ pub fn check_data(cfg: &Config, ds: &Dataset) -> Result<()> {
 }
 
 /// The `train` split from `cursor` on: shuffled, flipped (`data.random_flip`), in batches of
-/// `training.batch_size`.
+/// `training.batch_size`, of which this process gets its `shard`'s rows.
 pub(super) fn train_stream(
     cfg: &Config,
     opts: &TrainOptions,
     ds: &Dataset,
     cursor: DataCursor,
+    shard: Shard,
 ) -> Result<Loader> {
     let config = LoaderConfig {
         seed: opts.seed,
@@ -43,6 +44,7 @@ pub(super) fn train_stream(
         prefetch: opts.prefetch,
         random_flip: cfg.data.random_flip,
         device: opts.device,
+        shard,
     };
     Ok(Loader::start(ds, "train", config, cursor)?)
 }

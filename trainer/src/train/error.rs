@@ -43,6 +43,10 @@ pub enum TrainError {
         #[source]
         source: crate::fid::FidError,
     },
+    /// A data-parallel run's rendezvous or collective failed (another rank died, timed out,
+    /// or the launch is inconsistent), naming this rank.
+    #[error("{0}")]
+    Dist(String),
     #[error("{path}: {source}")]
     Io {
         path: String,

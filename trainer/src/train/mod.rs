@@ -20,6 +20,7 @@ mod data;
 mod error;
 mod nets;
 mod options;
+mod ranks;
 mod readout;
 mod report;
 mod resume;
@@ -38,6 +39,7 @@ use tch::{Kind, Tensor};
 pub use data::check_data;
 pub use error::{Result, TrainError};
 pub use options::{Summary, TrainFid, TrainOptions};
+pub use ranks::{draws_of_rows, DistOptions, Launch};
 pub use stop::{stop_on_signals, stop_signal, StopSignal};
 
 use crate::checkpoint;
@@ -48,6 +50,7 @@ use crate::models::{self, ModelError, ScoreModel};
 use crate::optim::{Adam, AdamConfig};
 use error::io_err;
 use nets::Nets;
+use ranks::Ranks;
 use readout::Readout;
 use snapshot::{is_checkpoint_of, Snapshots};
 
@@ -62,6 +65,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions, stop: &AtomicBool) -> Result<Sum
     train_with(cfg, opts, stop, models::build)
 }
 
+/// The seed of the torch generator before step `step`'s draws (see the module docs).
+fn step_seed(seed: u64, step: u64) -> i64 {
+    (mix(seed ^ mix(step)) >> 1) as i64
+}
+
 /// The random part of step `step`, from the torch generator seeded with a pure function of
 /// (seed, step) (see the module docs), in the authors' order: `data_transform` of the clean
 /// batch `x` (its dequantisation noise), then σ indices uniform over the L levels and
@@ -73,7 +81,7 @@ fn draws(
     transform: &DataTransform,
     num_sigmas: i64,
 ) -> (Tensor, Tensor, Tensor) {
-    tch::manual_seed((mix(seed ^ mix(step)) >> 1) as i64);
+    tch::manual_seed(step_seed(seed, step));
     let x = transform.forward(x, &mut TorchRng);
     let y = Tensor::randint(num_sigmas, [x.size()[0]], (Kind::Int64, x.device()));
     let z = x.randn_like();
@@ -91,18 +99,30 @@ pub fn train_with(
     let device = opts.device;
     let ds = Dataset::open(&opts.data)?;
     check_data(cfg, &ds)?;
+    // A data-parallel run: every rank meets the others here (ranks.rs); rank 0 alone writes.
+    let mut ranks = Ranks::join(opts.dist.as_ref(), device)?;
+    let leader = ranks.leader();
+    if cfg.training.batch_size < ranks.shard.world {
+        return Err(TrainError::Config(format!(
+            "training.batch_size {} is smaller than the {} ranks: each rank needs rows of \
+             every batch",
+            cfg.training.batch_size, ranks.shard.world
+        )));
+    }
     // FID at snapshots: a missing or wrong weights file fails now, not at the first snapshot.
-    let extractor = match &opts.fid {
-        Some(f) => Some(
+    let extractor = match (&opts.fid, leader) {
+        (Some(f), true) => Some(
             evaluate::FeatureExtractor::load(&f.weights, device)
                 .map_err(|e| TrainError::FidSetup(e.into()))?,
         ),
-        None => None,
+        _ => None,
     };
     // From here on this run alone writes the workdir.
-    let _lock = workdir::claim(opts, &ds)?;
+    let _lock = leader.then(|| workdir::claim(opts, &ds)).transpose()?;
     let ckpt_dir = opts.workdir.join(checkpoint::CHECKPOINT_DIR);
-    std::fs::create_dir_all(&ckpt_dir).map_err(io_err(&ckpt_dir))?;
+    if leader {
+        std::fs::create_dir_all(&ckpt_dir).map_err(io_err(&ckpt_dir))?;
+    }
     let fid = match (&opts.fid, &extractor) {
         (Some(f), Some(x)) => Some(snapshot::SnapshotFid::new(cfg, opts, f, x)?),
         _ => None,
@@ -117,30 +137,41 @@ pub fn train_with(
     let num_sigmas = sigmas_f64.len() as i64;
     let transform = DataTransform::from_config(&cfg.data);
 
-    // Step 0, or where the latest checkpoint left off (`--resume`).
-    let start = resume::start(cfg, opts, &ckpt_dir, &nets, &mut adam)?;
+    // Step 0, or where the latest checkpoint left off (`--resume`); every rank from rank 0's.
+    let start = leader
+        .then(|| resume::start(cfg, opts, &ckpt_dir, &nets, &mut adam))
+        .transpose()?;
+    let start = ranks.share_start(&nets, &mut adam, start)?;
     let (mut step, mut cursor, mut last_ckpt) = (start.step, start.cursor, start.checkpoint);
 
     // The effective config, next to the checkpoints (what `ncsn sample --workdir` reads).
-    schemas::write_atomic(&opts.workdir.join("config.yml"), cfg.to_yaml().as_bytes())?;
     let metrics_path = opts.workdir.join("metrics.jsonl");
-    let mut log = MetricsLog::open(&metrics_path, opts.resume.then_some(step))
-        .map_err(io_err(&metrics_path))?;
-    if opts.tensorboard {
-        let tb = opts.workdir.join(TENSORBOARD_DIR);
-        log = log
-            .with_tensorboard(&tb, opts.resume.then_some(step))
-            .map_err(io_err(&tb))?;
+    let mut log = None;
+    if leader {
+        schemas::write_atomic(&opts.workdir.join("config.yml"), cfg.to_yaml().as_bytes())?;
+        let mut l = MetricsLog::open(&metrics_path, opts.resume.then_some(step))
+            .map_err(io_err(&metrics_path))?;
+        if opts.tensorboard {
+            let tb = opts.workdir.join(TENSORBOARD_DIR);
+            l = l
+                .with_tensorboard(&tb, opts.resume.then_some(step))
+                .map_err(io_err(&tb))?;
+        }
+        log = Some(l);
     }
-    let test_batch = data::test_batch(cfg, &ds, device)?;
-    let mut stream = data::train_stream(cfg, opts, &ds, cursor.clone())?;
+    let test_batch = match leader {
+        true => data::test_batch(cfg, &ds, device)?,
+        false => None,
+    };
+    let mut stream = data::train_stream(cfg, opts, &ds, cursor.clone(), ranks.shard)?;
 
     let (n_iters, n_epochs) = (cfg.training.n_iters, cfg.training.n_epochs);
     // A person at a terminal gets a bar; a log (a batch job's stderr) a plain line every
     // `print_every` steps instead.
-    let lines = (opts.progress && opts.print_every > 0 && !progress::on_terminal())
+    let report = opts.progress && leader;
+    let lines = (report && opts.print_every > 0 && !progress::on_terminal())
         .then(|| report::StepLine::new(step, n_iters));
-    let bar = progress::bar(n_iters, opts.progress && lines.is_none(), "steps");
+    let bar = progress::bar(n_iters, report && lines.is_none(), "steps");
     bar.set_position(step);
     bar.reset_eta();
     let started = Instant::now();
@@ -150,6 +181,9 @@ pub fn train_with(
     let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
     let (mut window_t0, mut window_wait0) = (Instant::now(), stream.wait);
     let mut interrupted = false;
+    // A parallel run's stop votes (a signal to any rank), summed by the step's all-reduce and
+    // read with the losses, so that every rank stops after the same step.
+    let mut votes = Tensor::zeros([], (Kind::Float, device));
     let snapshots = Snapshots {
         cfg,
         opts,
@@ -165,7 +199,7 @@ pub fn train_with(
 
     // Like the authors' loop: at most n_iters steps and n_epochs passes over the data.
     while step < n_iters && data::epochs_done(&cursor, stream.epoch_rows) < n_epochs {
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) && !ranks.parallel() {
             interrupted = true;
             break;
         }
@@ -173,22 +207,62 @@ pub fn train_with(
         let wait0 = stream.wait;
         // 1. A batch of clean images in [0, 1] (shuffled, randomly flipped by the loader).
         let batch = stream.next_batch()?;
-        // 2. The data transform (dequantisation, rescaling), then per sample a noise level σ_y
-        //    uniform over the L levels and z ~ N(0, I).
-        let (x, y, z) = draws(opts.seed, step, &batch.to_float(), &transform, num_sigmas);
-        // 3. Eq. 2: λ(σ)·½‖s_θ(x + σz, σ) + z/σ‖², λ(σ) = σ^anneal_power.
         adam.zero_grad();
-        let (loss, per_sample) = dsm_loss(
-            nets.model.as_ref(),
-            &x,
-            &y,
-            &z,
-            &sigmas,
-            cfg.training.anneal_power,
-        );
+        let (loss, per_sample, y, y_all) = if !ranks.parallel() {
+            // 2. The data transform (dequantisation, rescaling), then per sample a noise level
+            //    σ_y uniform over the L levels and z ~ N(0, I).
+            let (x, y, z) = draws(opts.seed, step, &batch.to_float(), &transform, num_sigmas);
+            // 3. Eq. 2: λ(σ)·½‖s_θ(x + σz, σ) + z/σ‖², λ(σ) = σ^anneal_power.
+            let (loss, per_sample) = dsm_loss(
+                nets.model.as_ref(),
+                &x,
+                &y,
+                &z,
+                &sigmas,
+                cfg.training.anneal_power,
+            );
+            loss.backward();
+            (loss, per_sample, y.shallow_clone(), y)
+        } else {
+            // The same, for this rank's rows of the global batch; the all-reduce sums the
+            // ranks' shares of the mean loss and their gradients (ranks.rs).
+            let global = batch.global_rows;
+            tch::manual_seed(step_seed(opts.seed, step));
+            let (x, y, z, y_all) = draws_of_rows(
+                ranks.shard,
+                &batch.to_float(),
+                global,
+                &transform,
+                num_sigmas,
+            );
+            let (share, per_sample) = if x.size()[0] > 0 {
+                let (_, per_sample) = dsm_loss(
+                    nets.model.as_ref(),
+                    &x,
+                    &y,
+                    &z,
+                    &sigmas,
+                    cfg.training.anneal_power,
+                );
+                (per_sample.sum(Kind::Float) / global as f64, per_sample)
+            } else {
+                // No rows of this (last, short) batch: a zero gradient for every parameter.
+                let zero = adam.params().map(|p| p.sum(Kind::Float) * 0.0);
+                (
+                    zero.fold(Tensor::zeros([], (Kind::Float, device)), |a, b| a + b),
+                    y.to_kind(Kind::Float),
+                )
+            };
+            share.backward();
+            let vote = f32::from(stop.load(Ordering::Relaxed));
+            let extras = Tensor::stack(&[share.detach(), Tensor::from(vote).to_device(device)], 0);
+            let summed =
+                ranks.sum_gradients(&adam.params().collect::<Vec<_>>(), &extras, step + 1)?;
+            votes += summed.get(1);
+            (summed.get(0), per_sample, y, y_all)
+        };
         // 4. Adam step, then 5. the EMA of the weights (Technique 5). The loss stays on the
         //    device: a non-finite one is named when the host reads it, before any checkpoint.
-        loss.backward();
         adam.step();
         nets.update_ema();
         step += 1;
@@ -204,7 +278,7 @@ pub fn train_with(
                 ..Default::default()
             };
             (window_t0, window_wait0) = (Instant::now(), stream.wait);
-            Some((r, sigmas.index_select(0, &y)))
+            Some((r, sigmas.index_select(0, &y_all)))
         } else {
             None
         };
@@ -212,29 +286,37 @@ pub fn train_with(
         // 6. Snapshot: test loss of the EMA model, samples from it, then the checkpoint.
         let snapshot = step.is_multiple_of(cfg.training.snapshot_freq) && step < n_iters;
         if snapshot || step.is_multiple_of(sync_every) || step == n_iters {
-            readout.read(&sigmas_f64, &mut log, &metrics_path, &bar)?;
+            readout.read(&sigmas_f64, log.as_mut(), &metrics_path, &bar)?;
+            if ranks.parallel() && votes.double_value(&[]) > 0.0 {
+                interrupted = true;
+            }
         }
         busy += t0.elapsed();
         waited += stream.wait - wait0;
         bar.set_position(step);
-        if snapshot {
-            last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, &mut log, true)?);
+        if let (true, Some(log)) = (snapshot && !interrupted, log.as_mut()) {
+            last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, log, true)?);
+        }
+        if interrupted {
+            break;
         }
     }
     // The steps not read yet (stopped, or out of epochs), before the last checkpoint.
-    readout.read(&sigmas_f64, &mut log, &metrics_path, &bar)?;
+    readout.read(&sigmas_f64, log.as_mut(), &metrics_path, &bar)?;
     let losses = readout.losses;
 
     // At exit (done or interrupted): one last checkpoint unless this step already has one.
-    if !losses.is_empty()
-        && last_ckpt
-            .as_ref()
-            .is_none_or(|p| !is_checkpoint_of(p, step))
-    {
-        last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, &mut log, !interrupted)?);
+    if let Some(log) = log.as_mut() {
+        if !losses.is_empty()
+            && last_ckpt
+                .as_ref()
+                .is_none_or(|p| !is_checkpoint_of(p, step))
+        {
+            last_ckpt = Some(snapshots.take(step, &cursor, &nets, &adam, log, !interrupted)?);
+        }
+        snapshots.plot()?;
     }
     bar.finish_and_clear();
-    snapshots.plot()?;
     let secs = busy.as_secs_f64();
     Ok(Summary {
         step,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tch::Device;
 
+use super::ranks::DistOptions;
 use crate::speed::Speed;
 
 /// Everything about a run that is not in the config file.
@@ -42,6 +43,8 @@ pub struct TrainOptions {
     pub tensorboard: bool,
     /// FID and Inception Score of the EMA model at every snapshot (`--fid-samples`).
     pub fid: Option<TrainFid>,
+    /// One rank of a data-parallel run (torchrun, srun); `None`: one process.
+    pub dist: Option<DistOptions>,
 }
 
 /// FID during training: `samples` EMA samples at every snapshot, scored against the data's
@@ -79,6 +82,7 @@ impl Default for TrainOptions {
             log_every: 1,
             tensorboard: true,
             fid: None,
+            dist: None,
         }
     }
 }

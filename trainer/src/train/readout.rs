@@ -78,11 +78,12 @@ impl Readout {
 
     /// Reads every unread step in one device→host copy, then writes their metrics lines,
     /// progress lines and the bar's loss. The first non-finite loss is an error naming its
-    /// step and σ (`sigmas` as the config lists them).
+    /// step and σ (`sigmas` as the config lists them). `log`: `None` on the ranks of a
+    /// data-parallel run that do not write (all but rank 0).
     pub fn read(
         &mut self,
         sigmas: &[f64],
-        log: &mut MetricsLog,
+        mut log: Option<&mut MetricsLog>,
         metrics_path: &Path,
         bar: &ProgressBar,
     ) -> Result<()> {
@@ -120,7 +121,9 @@ impl Readout {
                 (r.sigma_mean, r.sigma_min, r.sigma_max) =
                     (Some(stats[0]), Some(stats[1]), Some(stats[2]));
                 stats = &stats[3..];
-                log.write(&r).map_err(io_err(metrics_path))?;
+                if let Some(log) = log.as_deref_mut() {
+                    log.write(&r).map_err(io_err(metrics_path))?;
+                }
             }
             bar.set_message(format!("loss {loss:.4}"));
             if let Some(l) = &mut self.lines {
