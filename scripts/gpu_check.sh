@@ -14,8 +14,10 @@
 #   4. the same network in PyTorch on the same GPU (scripts/bench/train_reference.py, fp32 with
 #      TF32 off and bf16 + channels-last) and the authors' own code
 #      (scripts/bench/authors_train.py, fp32);
-#   5. `ncsn train` end to end on a synthetic CIFAR-10 (ingested here), then `ncsn sample`
-#      throughput fp32 and bf16 + channels-last from its checkpoint;
+#   5. `ncsn train` end to end on a synthetic CIFAR-10 (ingested here), the same run launched
+#      by torchrun with world size 1 over NCCL (the data-parallel path: the rendezvous store,
+#      the process group, one all-reduce per step), then `ncsn sample` throughput fp32 and
+#      bf16 + channels-last from its checkpoint;
 #   6. GPU memory: the peak of nvidia-smi's memory.used during each stage (the CUDA context and
 #      the caching allocator's reserve included), and PyTorch's max_memory_allocated for the
 #      Python stages.
@@ -35,7 +37,7 @@
 #   then on the GPU machine: scripts/gpu_check.sh --bin-dir target/gpu-bin "$OUT/gpu_check.jsonl"
 # --cpu-dry-run runs every stage on the CPU with ngf 16 configs, batch 2 and a few steps, to test
 # the plumbing on a machine without a GPU; its numbers mean nothing.
-# Multi-GPU (NCCL, torchrun) is not part of this script yet: ncsn has no data-parallel training.
+# The dry run launches two CPU ranks over Gloo where the GPU run launches one over NCCL.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -188,7 +190,8 @@ cat > "$WORK/train_cli.sh" <<'SH'
 set -euo pipefail
 ncsn=$1 cfg=$2 data=$3 run=$4 dev=$5 iters=$6 batch=$7
 s=$(date +%s.%N)
-"$ncsn" train --config "$cfg" --data "$data" --workdir "$run" --device "$dev" --n-iters "$iters" \
+# $LAUNCH: a launcher to put in front (torchrun), split into words.
+${LAUNCH:-} "$ncsn" train --config "$cfg" --data "$data" --workdir "$run" --device "$dev" --n-iters "$iters" \
   --batch-size "$batch" --snapshot-freq 100000 --snapshot-samples 0 --log-every 10 \
   --precision bf16 --channels-last --quiet > "$run.summary"
 e=$(date +%s.%N)
@@ -198,6 +201,12 @@ python3 -c 'import json, sys; print(json.dumps({"steps": int(sys.argv[1]),
 SH
 stage ncsn_train_cli 120 bash "$WORK/train_cli.sh" "$NCSN" "$CIFAR_CFG" "$SHARDS" "$RUN" "$DEV" \
   "$TRAIN_ITERS" "$CIFAR_B"
+# The same run under torchrun (README, Training on GPUs): its steps/s against the stage above is
+# the cost of the data-parallel machinery at world size 1.
+NPROC=1; [ "$DRY" = 1 ] && NPROC=2
+stage ncsn_torchrun 150 env LAUNCH="$PY -m torch.distributed.run --standalone \
+  --nproc-per-node $NPROC --no-python" bash "$WORK/train_cli.sh" "$NCSN" "$CIFAR_CFG" "$SHARDS" \
+  "$RUN.torchrun" "$DEV" "$TRAIN_ITERS" "$CIFAR_B"
 # Algorithm 1 with T = 1 step per level (the config's 232 levels + the denoising step) for n
 # chains in one batch: image-forwards per second, model loading included.
 cat > "$WORK/sample.sh" <<'SH'
