@@ -43,9 +43,9 @@ fn compile_accel_shim(lib: &Path) {
 }
 
 // shim/dist.cpp (TCPStore, PrefixStore, Gloo) always; shim/dist_nccl.cpp too when the libtorch
-// has CUDA (libtorch_cuda.so, which exports ProcessGroupNCCL), and then dist.cpp is told so
+// has CUDA (libtorch_cuda.so, which has ProcessGroupNCCL), and then dist.cpp is told so
 // (NCSN_DIST_NCCL, which `torchrt::dist::nccl_built` reports). dist.cpp's archive comes first:
-// it calls into dist_nccl's.
+// it calls into dist_nccl's. libtorch_cuda.so is not linked (dist_nccl.cpp says why).
 fn compile_dist_shim(lib: &Path) {
     for file in ["shim/dist.cpp", "shim/dist_nccl.cpp", "shim/dist_abi.h"] {
         println!("cargo:rerun-if-changed={file}");
@@ -65,14 +65,11 @@ fn compile_dist_shim(lib: &Path) {
             .file("shim/dist_nccl.cpp")
             .compile("ncsn_dist_nccl");
         check_no_definitions("libncsn_dist_nccl.a");
-        // ProcessGroupNCCL's constructors; the search path is torch-sys's, the rpath
-        // torch_link's. Dropped (--as-needed) from binaries that never create an NCCL group.
-        println!("cargo:rustc-link-lib=dylib=torch_cuda");
     }
 }
 
-// The dist shim declares ProcessGroupGloo and ProcessGroupNCCL itself (see shim/dist.cpp), with
-// layouts that are not the real ones: it may only reference libtorch's symbols of those classes,
+// The dist shim declares ProcessGroupGloo itself (see shim/dist.cpp), with a layout that is not
+// the real one: it may only reference libtorch's symbols of that class (nor of ProcessGroupNCCL),
 // never define one (a vtable, typeinfo, destructor or inline member of ours would interpose on
 // libtorch's). Instantiations of intrusive_ptr<Options> are fine: they touch only the counts of
 // intrusive_ptr_target and the virtual destructor. Skipped, with a warning, where `nm` is

@@ -28,11 +28,11 @@
 
 #include "dist_abi.h"
 
-// ProcessGroupGloo (and, in dist_nccl.cpp, ProcessGroupNCCL) without its header.
+// ProcessGroupGloo without its header (dist_nccl.cpp does the same for ProcessGroupNCCL, whose
+// constructors it looks up at run time instead of declaring the class).
 //
 // Why: ProcessGroupGloo.hpp includes gloo's own headers (gloo/context.h, ...), which the PyPI
-// wheel does not ship, although libtorch_cpu.so contains Gloo and exports the class; likewise
-// ProcessGroupNCCL.hpp needs CUDA's crt/ headers, which no dependency of the wheel ships. So
+// wheel does not ship, although libtorch_cpu.so contains Gloo and exports the class. So
 // this is a declaration of the same class with exactly the names and signatures of the members
 // we call, which therefore mangle to the symbols libtorch_cpu.so exports:
 //   c10d::ProcessGroupGloo::Options::create_default(std::chrono::milliseconds)
@@ -55,7 +55,7 @@
 //  3. Never emit code for the class: the destructors are declared, not defined, so the key
 //     function (and with it the vtable and typeinfo) stays in libtorch; calls to them are
 //     virtual (intrusive_ptr's `delete`). build.rs checks that the shim's archives define no
-//     member, vtable or typeinfo of either class, so none of ours can interpose on libtorch's.
+//     member, vtable or typeinfo of the class, so none of ours can interpose on libtorch's.
 // What proves it at run time: right after construction, the upper half of the block must be
 // untouched (the constructor wrote within the real size), the Backend base must be at the
 // block's start, and through Backend the group must report its name ("gloo"), the rank and

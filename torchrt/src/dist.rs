@@ -101,8 +101,9 @@ fn c_count(n: usize, what: &str) -> Result<c_int, DistError> {
     c_int::try_from(n).map_err(|_| DistError(format!("{what} {n} is out of range")))
 }
 
-/// Whether this build has the NCCL process group: libtorch had libtorch_cuda.so and the CUDA
-/// and NCCL headers of its wheel were found when torchrt was compiled.
+/// Whether this build has the NCCL process group: the libtorch torchrt was compiled against had
+/// libtorch_cuda.so. Making one also needs the libtorch loaded at run time to have it (it is
+/// looked up then, not linked) and a CUDA GPU; otherwise [`ProcessGroup::new`] says which.
 pub fn nccl_built() -> bool {
     // SAFETY: reads a constant.
     unsafe { ncsn_dist_nccl_built() }
