@@ -202,6 +202,15 @@ fn a_run_resumes_at_another_world_size() {
             ok(&out, "first half at 2 ranks");
         }
         if world_after == 1 {
+            // Without --resume, rank 0 refuses the workdir and the other rank says why it stops.
+            let refused = run.ranks(2, &work, &[]);
+            let stderr: Vec<_> = refused
+                .iter()
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                .collect();
+            assert!(refused.iter().all(|o| !o.status.success()));
+            assert!(stderr[0].contains("pass --resume"), "{}", stderr[0]);
+            assert!(stderr[1].contains("rank 1 of 2"), "{}", stderr[1]);
             ok(&run.single(&work, &["--resume"]), "resumed by one process");
         } else {
             for out in run.ranks(world_after, &work, &["--resume"]) {

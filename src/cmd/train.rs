@@ -218,6 +218,21 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     opts.print_every = args.print_every;
     opts.tensorboard = args.tensorboard;
     let leader = dist.as_ref().is_none_or(|d| d.launch.rank == 0);
+    if let (Some(d), true, false) = (&dist, leader, global.quiet) {
+        let (world, batch) = (d.launch.world, cfg.training.batch_size);
+        eprintln!(
+            "data-parallel: {world} ranks over {}, each with {}{} of every {batch}-image batch; \
+             rank 0 writes {}",
+            d.backend,
+            batch / world,
+            if batch % world == 0 {
+                ""
+            } else {
+                " or one more"
+            },
+            args.workdir.display()
+        );
+    }
     opts.dist = dist;
     opts.fid = args.fid_samples.map(|samples| TrainFid {
         samples,
