@@ -160,4 +160,14 @@ char *ncsn_accel_copy_on_side_stream(const at::Tensor *src, int index, at::Tenso
   });
 }
 
+// Makes CUDA device `index` the calling thread's current device (torch.cuda.set_device): a
+// data-parallel rank's CUDA context, default stream and NCCL communicator then live on its own
+// GPU instead of every rank also creating a context on GPU 0.
+char *ncsn_accel_set_cuda_device(int index) {
+  return guarded([&] {
+    const auto *impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+    impl->setDevice(c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index)));
+  });
+}
+
 }  // extern "C"

@@ -18,6 +18,7 @@ extern "C" {
     fn ncsn_accel_set_tf32(matmul: bool, cudnn: bool) -> *mut c_char;
     fn ncsn_accel_set_cudnn_benchmark(on: bool) -> *mut c_char;
     fn ncsn_accel_set_flush_denormal(on: bool) -> bool;
+    fn ncsn_accel_set_cuda_device(index: c_int) -> *mut c_char;
     fn ncsn_accel_backend_flags(
         tf32_matmul: *mut bool,
         tf32_cudnn: *mut bool,
@@ -93,6 +94,15 @@ pub fn set_cudnn_benchmark(on: bool) -> Result<(), AccelError> {
 pub fn set_flush_denormal(on: bool) -> bool {
     // SAFETY: a plain call into the shim; it only changes this thread's FP control register.
     unsafe { ncsn_accel_set_flush_denormal(on) }
+}
+
+/// Makes `cuda:index` the current CUDA device of the calling thread, like
+/// `torch.cuda.set_device`: what a data-parallel rank does first, so that its CUDA context and
+/// its NCCL communicator live on its own GPU rather than also on GPU 0. Errors where libtorch
+/// has no CUDA or the GPU does not exist.
+pub fn set_cuda_device(index: usize) -> Result<(), AccelError> {
+    let index = c_int::try_from(index).map_err(|_| AccelError(format!("no GPU {index}")))?;
+    check(unsafe { ncsn_accel_set_cuda_device(index) })
 }
 
 /// The process-wide switches as libtorch holds them now.

@@ -254,8 +254,10 @@ pub fn train_with(
                 )
             };
             share.backward();
-            let vote = f32::from(stop.load(Ordering::Relaxed));
-            let extras = Tensor::stack(&[share.detach(), Tensor::from(vote).to_device(device)], 0);
+            // A fill on the device, not a host→device copy (which would wait for the GPU).
+            let vote = f64::from(u8::from(stop.load(Ordering::Relaxed)));
+            let vote = Tensor::full([] as [i64; 0], vote, (Kind::Float, device));
+            let extras = Tensor::stack(&[share.detach(), vote], 0);
             let summed =
                 ranks.sum_gradients(&adam.params().collect::<Vec<_>>(), &extras, step + 1)?;
             votes += summed.get(1);

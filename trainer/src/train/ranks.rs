@@ -166,6 +166,9 @@ impl Ranks {
             }
             _ => {}
         }
+        if let Device::Cuda(index) = device {
+            torchrt::accel::set_cuda_device(index)?;
+        }
         let is_server = l.rank == 0 && !l.agent_store;
         let store = Store::tcp(&l.master_addr, l.master_port, l.world, is_server, d.timeout)
             .map_err(|e| fail("connecting to the rendezvous store", e))?;
