@@ -7,12 +7,13 @@
 #      `cargo build --release --bins && cargo build --release -p trainer --example bench_train`
 #      and copied into one folder), else `cargo build --release` within its own time box;
 #   2. `ncsn doctor --check` (CUDA visible, a matmul on the GPU);
-#   3. a few hundred CUDA training steps of the CIFAR-10 (b128, 32 px) and CelebA (b128, 64 px)
-#      configs through the real loop (trainer/examples/bench_train.rs: loader, pinned batches on
+#   3. a few hundred CUDA training steps of the CIFAR-10 (b128, 32 px), CelebA (b128, 64 px),
+#      LSUN church (b128, 96 px) and FFHQ (b32, 256 px) configs through the real loop
+#      (trainer/examples/bench_train.rs: loader, pinned batches on
 #      a side stream, DSM loss, Adam, EMA, host reads every --sync-every steps), fp32 (TF32 on,
 #      the default) and bf16 + channels-last, with the data-wait share;
 #   4. the same network in PyTorch on the same GPU (scripts/bench/train_reference.py, fp32 with
-#      TF32 off and bf16 + channels-last) and the authors' own code
+#      TF32 off and bf16 + channels-last) and, for CIFAR-10 and CelebA, the authors' own code
 #      (scripts/bench/authors_train.py, fp32);
 #   5. `ncsn train` end to end on a synthetic CIFAR-10 (ingested here), the same run launched
 #      by torchrun with world size 1 over NCCL (the data-parallel path: the rendezvous store,
@@ -70,10 +71,12 @@ log() { printf '[gpu_check %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
 
 if [ "$DRY" = 1 ]; then
   DEV=cpu; THREADS=2
-  CIFAR_B=2; CELEBA_B=2; WARM=1; STEPS=2; CELEBA_STEPS=2; TRAIN_ITERS=4; SAMPLE_N=4
+  CIFAR_B=2; CELEBA_B=2; CHURCH_B=2; FFHQ_B=2; WARM=1; STEPS=2; CELEBA_STEPS=2; CHURCH_STEPS=2
+  FFHQ_STEPS=1; TRAIN_ITERS=4; SAMPLE_N=4
 else
   DEV=cuda; THREADS=16
-  CIFAR_B=128; CELEBA_B=128; WARM=20; STEPS=200; CELEBA_STEPS=100; TRAIN_ITERS=200; SAMPLE_N=128
+  CIFAR_B=128; CELEBA_B=128; CHURCH_B=128; FFHQ_B=32; WARM=10; STEPS=150; CELEBA_STEPS=80
+  CHURCH_STEPS=40; FFHQ_STEPS=30; TRAIN_ITERS=200; SAMPLE_N=128
 fi
 
 # The GPU memory in use, sampled every 200 ms in the background; each stage reports the peak of
@@ -162,21 +165,23 @@ cfg_file() { # the config as used: ngf 16 in a dry run
   fi
 }
 NGF=$([ "$DRY" = 1 ] && echo 16 || echo 128)
-train_stages() { # config batch size L sigma1 steps
+train_stages() { # config batch size L sigma1 steps arch [authors]
   local cfg; cfg=$(cfg_file "$1")
   stage "ncsn_$1_fp32" 150 "$BENCH" "$cfg" "$2" "$6" "$WARM" "$THREADS" "$DEV"
   stage "ncsn_$1_bf16_cl" 150 "$BENCH" "$cfg" "$2" "$6" "$WARM" "$THREADS" "$DEV" \
     --precision bf16 --channels-last
-  local ref=(scripts/bench/train_reference.py --device "$DEV" --arch ncsnv2 --size "$3"
+  local ref=(scripts/bench/train_reference.py --device "$DEV" --arch "$7" --size "$3"
              --batch "$2" --ngf "$NGF" --num-classes "$4" --sigma-begin "$5" --steps "$6"
              --warmup "$WARM" --threads "$THREADS")
   stage "pytorch_$1_fp32" 150 "$PY" "${ref[@]}"
   stage "pytorch_$1_bf16_cl" 150 "$PY" "${ref[@]}" --tf32 --bf16 --channels-last
+  [ "${8:-}" = authors ] || return 0
   stage "authors_$1_fp32" 150 "$PY" scripts/bench/authors_train.py --config "$cfg" \
     --batch "$2" --steps "$6" --warmup "$WARM" --device "$DEV" --threads "$THREADS"
 }
-train_stages cifar10 "$CIFAR_B" 32 232 50 "$STEPS"
-train_stages celeba "$CELEBA_B" 64 500 90 "$CELEBA_STEPS"
+# CIFAR-10 and CelebA, against the authors' code too; LSUN church and FFHQ come last (below).
+train_stages cifar10 "$CIFAR_B" 32 232 50 "$STEPS" ncsnv2 authors
+train_stages celeba "$CELEBA_B" 64 500 90 "$CELEBA_STEPS" ncsnv2 authors
 
 # --- 5. ncsn train end to end, then sampling throughput ---------------------------------------
 SYN=$WORK/synth; SHARDS=$WORK/shards; RUN=$WORK/run
@@ -223,6 +228,12 @@ SH
 stage ncsn_sample_fp32 120 bash "$WORK/sample.sh" "$NCSN" "$RUN" "$SAMPLE_N" "$DEV" "$WORK/s32.png"
 stage ncsn_sample_bf16_cl 120 bash "$WORK/sample.sh" "$NCSN" "$RUN" "$SAMPLE_N" "$DEV" \
   "$WORK/s16.png" --precision bf16 --channels-last
+
+# --- 3. (continued) the larger images, last: a stage that would start past the deadline is
+# skipped, and these matter least. LSUN church (96 px, NCSNv2Deeper) and FFHQ (256 px,
+# NCSNv2Deepest, batch 32) against the PyTorch reference.
+train_stages church_outdoor "$CHURCH_B" 96 788 140 "$CHURCH_STEPS" ncsnv2_deeper
+train_stages ffhq "$FFHQ_B" 256 2311 348 "$FFHQ_STEPS" ncsnv2_deepest
 
 log "done in $((SECONDS - START))s: $RESULTS"
 cat "$RESULTS" >&2
