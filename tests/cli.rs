@@ -121,6 +121,7 @@ fn doctor_reports_libtorch_and_cuda() {
         "libtorch version not found:\n{text}"
     );
     assert!(text.contains("cuda"), "{text}");
+    assert!(text.contains("parallel  gloo (CPU), "), "{text}");
     assert!(text.contains("check Cpu: 256x256 matmul ok"), "{text}");
 }
 

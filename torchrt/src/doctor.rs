@@ -27,6 +27,8 @@ pub struct Report {
     pub cudnn_available: bool,
     /// Device names, from nvidia-smi when it is installed (libtorch's C API has no name query).
     pub gpu_names: Vec<String>,
+    /// This build can start c10d's NCCL process group (libtorch with CUDA at build time).
+    pub nccl_built: bool,
 }
 
 impl Report {
@@ -53,6 +55,7 @@ impl Report {
             },
             cudnn_available: tch::Cuda::cudnn_is_available(),
             gpu_names: nvidia_smi_names(),
+            nccl_built: crate::dist::nccl_built(),
         }
     }
 
@@ -144,7 +147,14 @@ impl fmt::Display for Report {
             } else {
                 "not available"
             }
-        )
+        )?;
+        // What `ncsn train` under torchrun or srun can sum gradients with (c10d's backends).
+        let nccl = match (self.nccl_built, self.cuda_available) {
+            (true, true) => "nccl (GPUs)",
+            (true, false) => "nccl (built; needs a GPU)",
+            (false, _) => "no nccl (this libtorch has no CUDA)",
+        };
+        writeln!(f, "parallel  gloo (CPU), {nccl}")
     }
 }
 
