@@ -34,7 +34,8 @@ fn with_n_iters(args: &[String], n: u64) -> Vec<String> {
 
 /// SIGTERM mid-run: the step in flight finishes, its checkpoint is written, the exit status is
 /// 143 with a `--resume` hint naming the signal, and the resumed run's losses are bit for bit
-/// those of a run never stopped (CPU).
+/// those of a run never stopped (CPU). Both runs are the one command a requeued job repeats,
+/// `--resume auto`: the first starts (nothing to continue), the second continues.
 #[test]
 fn sigterm_checkpoints_and_resume_matches_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -44,8 +45,9 @@ fn sigterm_checkpoints_and_resume_matches_an_uninterrupted_run() {
     let (work, whole) = (tmp.path().join("run"), tmp.path().join("whole"));
     let extra = common::UNTIL_STOPPED;
     let base = train_args(&cfg, &data, &work, &extra);
+    let requeued = [base.clone(), vec!["--resume".into(), "auto".into()]].concat();
     let child = ncsn()
-        .args(&base)
+        .args(&requeued)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -76,9 +78,7 @@ fn sigterm_checkpoints_and_resume_matches_an_uninterrupted_run() {
 
     // Resume to three steps past the stop; a second workdir runs the same steps without a stop.
     let end = stopped + 3;
-    let mut resumed = with_n_iters(&base, end);
-    resumed.push("--resume".into());
-    let out = ncsn().args(&resumed).output().unwrap();
+    let out = ncsn().args(with_n_iters(&requeued, end)).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let out = ncsn()
         .args(with_n_iters(&train_args(&cfg, &data, &whole, &extra), end))
@@ -91,6 +91,44 @@ fn sigterm_checkpoints_and_resume_matches_an_uninterrupted_run() {
         (1..=end).collect::<Vec<_>>()
     );
     assert_eq!(got, want, "losses after a SIGTERM and --resume");
+}
+
+/// `--resume auto` in a workdir that a run left before its first checkpoint (killed at once,
+/// say): it starts over instead of refusing the leftovers, as a requeued job must; plain
+/// `--resume` there still says there is nothing to continue.
+#[test]
+fn resume_auto_starts_over_without_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    testkit::datasets::id_dataset(&data, 8, 24, 2, 8);
+    let cfg = config(tmp.path());
+    let work = tmp.path().join("run");
+    std::fs::create_dir_all(work.join("checkpoints")).unwrap();
+    std::fs::write(work.join("metrics.jsonl"), "{\"step\":1,\"loss\":1.0}\n").unwrap();
+    let run = |extra: &[&str]| {
+        let args = [
+            &["--n-iters", "2", "--snapshot-samples", "0", "--quiet"],
+            extra,
+        ]
+        .concat();
+        ncsn()
+            .args(train_args(&cfg, &data, &work, &args))
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--resume"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no checkpoint"));
+    let out = run(&["--resume", "auto"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        losses(&work).iter().map(|l| l.0).collect::<Vec<_>>(),
+        [1, 2]
+    );
 }
 
 /// `ncsn … | head -1`: a reader that closes the pipe early ends ncsn quietly, killed by SIGPIPE

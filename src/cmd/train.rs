@@ -51,9 +51,12 @@ pub struct Args {
     #[arg(long)]
     workdir: PathBuf,
     /// Continue from the latest checkpoint in --workdir (same config, --data, --seed and
-    /// --shuffle-buffer).
-    #[arg(long)]
-    resume: bool,
+    /// --shuffle-buffer). `--resume auto`: continue if --workdir has a checkpoint, else start
+    /// (over whatever a run that never reached its first checkpoint left): one command for a
+    /// job that Slurm may requeue or torchrun may restart (--max-restarts).
+    #[arg(long, num_args = 0..=1, default_missing_value = "always", value_name = "auto",
+          value_parser = ["always", "auto"])]
+    resume: Option<String>,
     /// Start over in a --workdir that holds a previous run: delete its checkpoints/, samples/,
     /// metrics.jsonl, loss.png, tb/, fid.jsonl and fid.png first (other files are left alone).
     #[arg(long, conflicts_with = "resume")]
@@ -203,8 +206,19 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .context("installing the SIGINT/SIGTERM handler")?;
 
     let mut opts = TrainOptions::new(&args.data, &args.workdir);
-    opts.resume = args.resume;
     opts.overwrite = args.overwrite;
+    opts.resume = match args.resume.as_deref() {
+        None => false,
+        Some("auto") => {
+            let ckpts = args.workdir.join(trainer::checkpoint::CHECKPOINT_DIR);
+            let found = trainer::checkpoint::latest(&ckpts)?.is_some();
+            // Nothing to continue: what a run left before its first checkpoint is not worth
+            // keeping, and a requeued job must not stop on it.
+            opts.overwrite = !found;
+            found
+        }
+        Some(_) => true,
+    };
     opts.device = device;
     opts.speed = args.speed.speed();
     opts.seed = args.seed;
