@@ -37,6 +37,7 @@ fn libtorch_cpp(lib: &Path) -> cc::Build {
 
 fn compile_accel_shim(lib: &Path) {
     println!("cargo:rerun-if-changed=shim/accel.cpp");
+    println!("cargo:rerun-if-changed=shim/guarded.h");
     libtorch_cpp(lib)
         .file("shim/accel.cpp")
         .compile("ncsn_accel");

@@ -20,29 +20,17 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
 #include <cstdlib>
-#include <cstring>
-#include <exception>
+#include <utility>
+
+#include "guarded.h"
 
 namespace {
 
-char *message(const char *what) {
-  char *m = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-  if (m != nullptr) std::strcpy(m, what);
-  return m;
-}
+using ncsn_shim::message;
 
 template <typename F>
 char *guarded(F &&f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return message(e.what());
-  } catch (...) {
-    return message("unknown C++ exception in the ncsn accel shim");
-  }
+  return ncsn_shim::guarded("accel", std::forward<F>(f));
 }
 
 // 0 = CPU, 1 = CUDA: the two device types ncsn trains on.

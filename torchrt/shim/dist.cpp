@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -27,6 +26,7 @@
 #include <vector>
 
 #include "dist_abi.h"
+#include "guarded.h"
 
 // ProcessGroupGloo without its header (dist_nccl.cpp does the same for ProcessGroupNCCL, whose
 // constructors it looks up at run time instead of declaring the class).
@@ -92,24 +92,11 @@ namespace {
 using ncsn_dist::GroupPtr;
 using ncsn_dist::StorePtr;
 
-char *message(const char *what) {
-  char *m = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-  if (m != nullptr) std::strcpy(m, what);
-  return m;
-}
+using ncsn_shim::message;
 
 template <typename F>
 char *guarded(F &&f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return message(e.what());
-  } catch (...) {
-    return message("unknown C++ exception in the ncsn dist shim");
-  }
+  return ncsn_shim::guarded("dist", std::forward<F>(f));
 }
 
 std::chrono::milliseconds millis(int64_t ms) { return std::chrono::milliseconds(ms); }
