@@ -208,60 +208,47 @@ pub fn train_with(
         // 1. A batch of clean images in [0, 1] (shuffled, randomly flipped by the loader).
         let batch = stream.next_batch()?;
         adam.zero_grad();
-        let (loss, per_sample, y, y_all) = if !ranks.parallel() {
-            // 2. The data transform (dequantisation, rescaling), then per sample a noise level
-            //    σ_y uniform over the L levels and z ~ N(0, I).
-            let (x, y, z) = draws(opts.seed, step, &batch.to_float(), &transform, num_sigmas);
-            // 3. Eq. 2: λ(σ)·½‖s_θ(x + σz, σ) + z/σ‖², λ(σ) = σ^anneal_power.
-            let (loss, per_sample) = dsm_loss(
-                nets.model.as_ref(),
-                &x,
-                &y,
-                &z,
-                &sigmas,
-                cfg.training.anneal_power,
-            );
-            loss.backward();
-            (loss, per_sample, y.shallow_clone(), y)
-        } else {
-            // The same, for this rank's rows of the global batch; the all-reduce sums the
-            // ranks' shares of the mean loss and their gradients (ranks.rs).
-            let global = batch.global_rows;
+        // 2. The data transform (dequantisation, rescaling), then per sample a noise level σ_y
+        //    uniform over the L levels and z ~ N(0, I); in a parallel run, this rank's rows of
+        //    the whole batch's draws (ranks.rs).
+        let global = batch.global_rows;
+        let (x, y, z, y_all) = if ranks.parallel() {
             tch::manual_seed(step_seed(opts.seed, step));
-            let (x, y, z, y_all) = draws_of_rows(
-                ranks.shard,
-                &batch.to_float(),
-                global,
-                &transform,
-                num_sigmas,
-            );
-            let (share, per_sample) = if x.size()[0] > 0 {
-                let (_, per_sample) = dsm_loss(
-                    nets.model.as_ref(),
-                    &x,
-                    &y,
-                    &z,
-                    &sigmas,
-                    cfg.training.anneal_power,
-                );
-                (per_sample.sum(Kind::Float) / global as f64, per_sample)
-            } else {
-                // No rows of this (last, short) batch: a zero gradient for every parameter.
-                let zero = adam.params().map(|p| p.sum(Kind::Float) * 0.0);
-                (
-                    zero.fold(Tensor::zeros([], (Kind::Float, device)), |a, b| a + b),
-                    y.to_kind(Kind::Float),
-                )
+            let x = batch.to_float();
+            draws_of_rows(ranks.shard, &x, global, &transform, num_sigmas)
+        } else {
+            let (x, y, z) = draws(opts.seed, step, &batch.to_float(), &transform, num_sigmas);
+            (x, y.shallow_clone(), z, y)
+        };
+        // 3. Eq. 2: λ(σ)·½‖s_θ(x + σz, σ) + z/σ‖², λ(σ) = σ^anneal_power. A rank without rows
+        //    of an epoch's short last batch contributes a zero gradient for every parameter.
+        let (loss, per_sample) = if x.size()[0] > 0 {
+            let model = nets.model.as_ref();
+            dsm_loss(model, &x, &y, &z, &sigmas, cfg.training.anneal_power)
+        } else {
+            let zero = adam.params().map(|p| p.sum(Kind::Float) * 0.0);
+            let zero = zero.fold(Tensor::zeros([], (Kind::Float, device)), |a, b| a + b);
+            (zero, Tensor::zeros([0], (Kind::Float, device)))
+        };
+        let loss = if ranks.parallel() {
+            // This rank's share of the global mean; the all-reduce sums the shares, their
+            // gradients and the ranks' stop votes (a fill on the device: a host→device copy
+            // would wait for the GPU).
+            let share = match x.size()[0] {
+                0 => loss,
+                _ => per_sample.sum(Kind::Float) / global as f64,
             };
             share.backward();
-            // A fill on the device, not a host→device copy (which would wait for the GPU).
             let vote = f64::from(u8::from(stop.load(Ordering::Relaxed)));
             let vote = Tensor::full([] as [i64; 0], vote, (Kind::Float, device));
             let extras = Tensor::stack(&[share.detach(), vote], 0);
-            let summed =
-                ranks.sum_gradients(&adam.params().collect::<Vec<_>>(), &extras, step + 1)?;
+            let params: Vec<_> = adam.params().collect();
+            let summed = ranks.sum_gradients(&params, &extras, step + 1)?;
             votes += summed.get(1);
-            (summed.get(0), per_sample, y, y_all)
+            summed.get(0)
+        } else {
+            loss.backward();
+            loss
         };
         // 4. Adam step, then 5. the EMA of the weights (Technique 5). The loss stays on the
         //    device: a non-finite one is named when the host reads it, before any checkpoint.
