@@ -66,14 +66,20 @@ impl Run {
     /// `world` processes with the environment torchrun gives its workers, rank 0 serving the
     /// store (as under `torch.distributed.launch` or a hand-made launcher).
     fn spawn_ranks(&self, world: usize, work: &Path, extra: &[&str]) -> Vec<Child> {
+        self.spawn_as(["WORLD_SIZE", "RANK", "LOCAL_RANK"], world, work, extra)
+    }
+
+    /// `world` processes told their world size, rank and local rank in the variables `names`
+    /// (torchrun's, or srun's), with MASTER_ADDR and MASTER_PORT.
+    fn spawn_as(&self, names: [&str; 3], world: usize, work: &Path, extra: &[&str]) -> Vec<Child> {
         let port = free_port().to_string();
         (0..world)
             .map(|rank| {
                 ncsn()
                     .args(self.args(work, extra))
-                    .env("WORLD_SIZE", world.to_string())
-                    .env("RANK", rank.to_string())
-                    .env("LOCAL_RANK", rank.to_string())
+                    .env(names[0], world.to_string())
+                    .env(names[1], rank.to_string())
+                    .env(names[2], rank.to_string())
                     .env("MASTER_ADDR", "127.0.0.1")
                     .env("MASTER_PORT", &port)
                     .stdout(Stdio::piped())
@@ -333,22 +339,8 @@ fn torchrun_and_srun_launch_the_same_run() {
     assert_close_losses(&losses(&work), &want, "torchrun");
 
     let work = run.work("srun");
-    let port = free_port().to_string();
-    let children: Vec<_> = (0..2)
-        .map(|rank| {
-            ncsn()
-                .args(run.args(&work, &[]))
-                .env("SLURM_STEP_NUM_TASKS", "2")
-                .env("SLURM_PROCID", rank.to_string())
-                .env("SLURM_LOCALID", rank.to_string())
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", &port)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let srun = ["SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM_LOCALID"];
+    let children = run.spawn_as(srun, 2, &work, &[]);
     for (rank, c) in children.into_iter().enumerate() {
         ok(&c.wait_with_output().unwrap(), &format!("srun rank {rank}"));
     }
