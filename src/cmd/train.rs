@@ -254,8 +254,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         split: args.fid_split.clone(),
     });
 
+    // Under a launcher every rank's error reaches the same log: say whose it is.
+    let whose = opts.dist.as_ref().map_or(String::new(), |d| {
+        format!("rank {} of {}: ", d.launch.rank, d.launch.world)
+    });
     let s = train(&cfg, &opts, &stop)
-        .with_context(|| format!("training into {}", args.workdir.display()))?;
+        .with_context(|| format!("{whose}training into {}", args.workdir.display()))?;
     // In a parallel run rank 0 reports for all; the others exit as it does.
     if s.interrupted && !leader {
         std::process::exit(stop_exit_code());

@@ -148,10 +148,7 @@ impl Ranks {
         };
         let l = &d.launch;
         let fail = |what: &str, e: torchrt::dist::DistError| {
-            TrainError::Dist(format!(
-                "rank {} of {}: {what} ({}:{}): {e}",
-                l.rank, l.world, l.master_addr, l.master_port
-            ))
+            TrainError::Dist(format!("{what} ({}:{}): {e}", l.master_addr, l.master_port))
         };
         match (d.backend, device) {
             (Backend::Nccl, Device::Cpu) => {
@@ -198,16 +195,6 @@ impl Ranks {
         self.group.is_some()
     }
 
-    fn error(&self, what: String) -> impl FnOnce(torchrt::dist::DistError) -> TrainError {
-        let (rank, world) = (self.shard.rank, self.shard.world);
-        move |e| {
-            TrainError::Dist(format!(
-                "rank {rank} of {world}: {what}: {e} (a rank that stopped, crashed or was \
-                 killed ends the run; its own message says why)"
-            ))
-        }
-    }
-
     /// Every rank starts where rank 0 does: its weights, EMA, Adam moments and step, and the
     /// data position. `start` is rank 0's (the other ranks pass `None`).
     pub fn share_start(&self, nets: &Nets, adam: &mut Adam, start: Option<Start>) -> Result<Start> {
@@ -227,7 +214,9 @@ impl Ranks {
         .to_device(nets.vs.device());
         group
             .broadcast(&mut position, 0)
-            .map_err(self.error("receiving the start position from rank 0".into()))?;
+            .map_err(collective_failed(
+                "receiving the start position from rank 0".into(),
+            ))?;
         let p = Vec::<i64>::try_from(position.to_device(Device::Cpu)).expect("4 int64 values");
         let mut state: Vec<Tensor> = nets.tensors().into_iter().map(|(_, t)| t).collect();
         state.extend(adam.state().into_iter().skip(1).map(|(_, t)| t));
@@ -240,9 +229,9 @@ impl Ranks {
                 &of_kind.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(),
                 0,
             );
-            group
-                .broadcast(&mut flat, 0)
-                .map_err(self.error("receiving the weights from rank 0".into()))?;
+            group.broadcast(&mut flat, 0).map_err(collective_failed(
+                "receiving the weights from rank 0".into(),
+            ))?;
             unflatten(&flat, &of_kind);
         }
         if let Some(t) = state.iter().find(|t| {
@@ -300,13 +289,11 @@ impl Ranks {
         }
         flat.narrow(0, at, extras.numel() as i64)
             .copy_(&extras.reshape([-1]));
-        let (rank, world) = (self.shard.rank, self.shard.world);
-        group.all_reduce_sum(flat).map_err(|e| {
-            TrainError::Dist(format!(
-                "rank {rank} of {world}: summing the gradients of step {step}: {e} (a rank \
-                 that stopped, crashed or was killed ends the run; its own message says why)"
-            ))
-        })?;
+        group
+            .all_reduce_sum(flat)
+            .map_err(collective_failed(format!(
+                "summing the gradients of step {step}"
+            )))?;
         let mut at = 0;
         for (mut g, &n) in grads.into_iter().zip(&numels) {
             if g.defined() {
@@ -346,6 +333,17 @@ pub fn draws_of_rows(
     let y = y_all.index_select(0, &rows);
     let z = noise.normal(&x.size(), device);
     (x, y, z, y_all)
+}
+
+/// A collective that failed, most often because another rank is gone (the error says which
+/// collective; the launcher says which rank the process is).
+fn collective_failed(what: String) -> impl FnOnce(torchrt::dist::DistError) -> TrainError {
+    move |e| {
+        TrainError::Dist(format!(
+            "{what}: {e} (a rank that stopped, crashed or was killed ends the run; its own \
+             message says why)"
+        ))
+    }
 }
 
 /// Copies consecutive pieces of `flat` back into `tensors` (whatever their memory format).
