@@ -194,6 +194,29 @@ fn ranks_take_the_steps_of_one_process() {
     }
 }
 
+/// The one-GPU speed settings hold across ranks: bf16 autocast and channels-last weights and
+/// gradients (flattened for the all-reduce in the standard order on every rank) train as
+/// one process with the same settings, within bf16's rounding.
+#[test]
+fn ranks_take_the_steps_of_one_process_in_bf16_channels_last() {
+    let run = setup(4, 4);
+    let speed = ["--precision", "bf16", "--channels-last"];
+    let one = run.work("one");
+    ok(&run.single(&one, &speed), "one process");
+    let work = run.work("two");
+    for out in run.ranks(2, &work, &speed) {
+        ok(&out, "2 ranks, bf16 + channels-last");
+    }
+    let (got, want) = (losses(&work), losses(&one));
+    assert_eq!(got.len(), 4);
+    for ((step, a), (_, b)) in got.iter().zip(&want) {
+        assert!(
+            (a - b).abs() <= 2e-2 * b.abs(),
+            "step {step}: loss {a} vs {b}"
+        );
+    }
+}
+
 /// Checkpointed at 2 ranks after 4 steps, resumed by 1 process and by 3 ranks: the same
 /// sequence as the run that never stopped (the data cursor counts global rows).
 #[test]
