@@ -33,6 +33,9 @@ pub mod speed;
 ///          --calibration cifar10.json --workdir runs/cifar10 --device cuda
 /// On a GPU at full speed (README, Training on GPUs): add --precision bf16 --channels-last
 /// (TF32 and cuDNN's autotuner are on by default; the host reads the GPU every 100 steps).
+/// On several GPUs, one process each: torchrun --no-python --standalone --nproc-per-node 8
+/// ncsn train ... --device cuda (or srun with MASTER_ADDR and MASTER_PORT exported); the
+/// config's batch_size is the global batch, and the run is the same at any number of GPUs.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
