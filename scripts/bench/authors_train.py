@@ -15,6 +15,10 @@ DataParallel wrapper is left out (one device either way).
 
 Prints one JSON line: steps/s over --steps after --warmup, and the median step time.
 
+With --phases it also prints, averaged over the timed steps, the wall and the CPU time (of the
+calling thread: all of the step's work at --threads 1) of loss + zero_grad ("forward"),
+backward, optimizer step and EMA update, like trainer/examples/profile_step.rs.
+
 Usage: authors_train.py --config configs/cifar10.yml --batch 8 --steps 10 --warmup 2 --threads 2
 """
 
@@ -66,6 +70,8 @@ def main():
     p.add_argument("--flush-denormal", action="store_true",
                    help="torch.set_flush_denormal(True) first (not what the authors' code does; "
                         "ncsn train does it), to compare like with like")
+    p.add_argument("--phases", action="store_true",
+                   help="also time forward (loss + zero_grad), backward, step and EMA apart")
     a = p.parse_args()
     if a.flush_denormal:
         torch.set_flush_denormal(True)
@@ -89,25 +95,44 @@ def main():
             torch.cuda.synchronize()
 
     times = []
+    wall, cpu = [0.0] * 4, [0.0] * 4
+
+    def mark(marks):  # a phase boundary (the clocks read after a sync, as ncsn's loss read is)
+        if a.phases:
+            sync()
+            marks.append((time.perf_counter(), time.thread_time()))
+
     for step in range(a.warmup + a.steps):
         X = batches[step % len(batches)]
         t0 = time.perf_counter()
+        marks = []
+        mark(marks)
         score.train()
         loss = anneal_dsm_score_estimation(score, X, sigmas, None, config.training.anneal_power)
         optimizer.zero_grad()
+        mark(marks)
         loss.backward()
+        mark(marks)
         optimizer.step()
+        mark(marks)
         if config.model.ema:
             ema_helper.update(score)
         sync()
+        mark(marks)
         if step >= a.warmup:
             times.append(time.perf_counter() - t0)
+            for k in range(len(marks) - 1):
+                wall[k] += (marks[k + 1][0] - marks[k][0]) * 1e3 / a.steps
+                cpu[k] += (marks[k + 1][1] - marks[k][1]) * 1e3 / a.steps
     print(json.dumps({
         "impl": "authors (ermongroup/ncsnv2 1bcea03)", "config": a.config, "size": size,
         "batch": a.batch, "ngf": config.model.ngf, "threads": torch.get_num_threads(),
         "device": str(config.device), "steps": a.steps, "steps_per_s": a.steps / sum(times),
         "median_step_s": statistics.median(times), "loss": loss.item(),
         "flush_denormal": a.flush_denormal,
+        **({"forward_ms": wall[0], "backward_ms": wall[1], "adam_ms": wall[2], "ema_ms": wall[3],
+            "cpu_forward_ms": cpu[0], "cpu_backward_ms": cpu[1], "cpu_adam_ms": cpu[2],
+            "cpu_ema_ms": cpu[3], "cpu_total_ms": sum(cpu)} if a.phases else {}),
         "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if config.device.type == "cuda" else None,
     }))
 

@@ -1,6 +1,9 @@
 //! Where a training step's time goes: forward, backward, Adam and EMA timed separately, averaged
 //! over STEPS after WARMUP, printed as one JSON line. `scripts/bench/train_reference.py
-//! --phases` prints the same split for PyTorch, so a gap between the two can be located.
+//! --phases` prints the same split for PyTorch, so a gap between the two can be located, and
+//! `scripts/bench/authors_train.py --phases` for the authors' code. With THREADS = 1 the
+//! `cpu_*` fields (CPU time of the one thread that runs every op) are the ones to compare on a
+//! loaded machine: another process moves them far less than wall time.
 //!
 //! cargo run --release --example profile_step -- CONFIG.yml BATCH STEPS WARMUP THREADS
 
@@ -22,6 +25,8 @@ fn main() {
     let batch: i64 = a[2].parse().expect("batch");
     let steps: usize = a[3].parse().expect("steps");
     let warmup: usize = a[4].parse().expect("warmup");
+    // As `ncsn train` runs: denormals flushed, before libtorch's thread pool starts.
+    torchrt::accel::set_flush_denormal(true);
     tch::set_num_threads(a[5].parse().expect("threads"));
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
@@ -38,6 +43,7 @@ fn main() {
     let sigmas = Tensor::from_slice(&sigmas).to_kind(Kind::Float);
     let size = cfg.data.image_size as i64;
     let mut t = [0f64; 4];
+    let mut c = [0f64; 4];
     for i in 0..warmup + steps {
         let x = Tensor::rand([batch, 3, size, size], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(
@@ -46,26 +52,42 @@ fn main() {
             (Kind::Int64, Device::Cpu),
         );
         let z = x.randn_like();
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), thread_cpu_ms());
         adam.zero_grad();
         let (loss, _) = dsm_loss(model.as_ref(), &x, &y, &z, &sigmas, 2.0);
         let _ = loss.double_value(&[]);
-        let t1 = Instant::now();
+        let (t1, c1) = (Instant::now(), thread_cpu_ms());
         loss.backward();
-        let t2 = Instant::now();
+        let (t2, c2) = (Instant::now(), thread_cpu_ms());
         adam.step();
-        let t3 = Instant::now();
+        let (t3, c3) = (Instant::now(), thread_cpu_ms());
         ema.update();
-        let t4 = Instant::now();
+        let (t4, c4) = (Instant::now(), thread_cpu_ms());
         if i >= warmup {
             for (acc, d) in t.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
                 *acc += d.as_secs_f64() * 1e3 / steps as f64;
+            }
+            for (acc, d) in c.iter_mut().zip([c1 - c0, c2 - c1, c3 - c2, c4 - c3]) {
+                *acc += d / steps as f64;
             }
         }
     }
     println!(
         "{}",
         serde_json::json!({"impl": "ncsn", "forward_ms": t[0], "backward_ms": t[1],
-            "adam_ms": t[2], "ema_ms": t[3], "total_ms": t.iter().sum::<f64>()})
+            "adam_ms": t[2], "ema_ms": t[3], "total_ms": t.iter().sum::<f64>(),
+            "cpu_forward_ms": c[0], "cpu_backward_ms": c[1], "cpu_adam_ms": c[2],
+            "cpu_ema_ms": c[3], "cpu_total_ms": c.iter().sum::<f64>()})
     );
+}
+
+/// CPU time of the calling thread in ms.
+fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a pointer to a live timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
