@@ -57,6 +57,7 @@ fn main() {
             | Command::Neighbours(_)
     ) {
         torchrt::accel::set_flush_denormal(true);
+        torchrt::accel::keep_freed_memory();
     }
     cli::exit_on_error(match cli.command {
         Command::Ingest(a) => cmd::ingest::run(a, &global),

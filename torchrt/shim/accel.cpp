@@ -148,6 +148,24 @@ char *ncsn_accel_copy_on_side_stream(const at::Tensor *src, int index, at::Tenso
   });
 }
 
+// PyTorch's in-place addcmul_/addcdiv_ with their `value` (tch's have none): the kernels compute
+// self + value·t1·t2 and self + value·t1/t2 in one pass, with no temporary for value·t1.
+char *ncsn_accel_addcmul_(at::Tensor *self, const at::Tensor *t1, const at::Tensor *t2,
+                          double value) {
+  return guarded([&] { self->addcmul_(*t1, *t2, value); });
+}
+
+char *ncsn_accel_addcdiv_(at::Tensor *self, const at::Tensor *t1, const at::Tensor *t2,
+                          double value) {
+  return guarded([&] { self->addcdiv_(*t1, *t2, value); });
+}
+
+// Drops a tensor's gradient (`zero_grad(set_to_none=True)`, PyTorch's default): the next
+// backward writes a fresh gradient instead of zeroing the old one and adding into it.
+char *ncsn_accel_clear_grad(at::Tensor *t) {
+  return guarded([&] { t->mutable_grad().reset(); });
+}
+
 // Makes CUDA device `index` the calling thread's current device (torch.cuda.set_device): a
 // data-parallel rank's CUDA context, default stream and NCCL communicator then live on its own
 // GPU instead of every rank also creating a context on GPU 0.

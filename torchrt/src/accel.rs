@@ -19,6 +19,19 @@ extern "C" {
     fn ncsn_accel_set_cudnn_benchmark(on: bool) -> *mut c_char;
     fn ncsn_accel_set_flush_denormal(on: bool) -> bool;
     fn ncsn_accel_set_cuda_device(index: c_int) -> *mut c_char;
+    fn ncsn_accel_addcmul_(
+        t: *mut C_tensor,
+        t1: *const C_tensor,
+        t2: *const C_tensor,
+        value: f64,
+    ) -> *mut c_char;
+    fn ncsn_accel_addcdiv_(
+        t: *mut C_tensor,
+        t1: *const C_tensor,
+        t2: *const C_tensor,
+        value: f64,
+    ) -> *mut c_char;
+    fn ncsn_accel_clear_grad(t: *mut C_tensor) -> *mut c_char;
     fn ncsn_accel_backend_flags(
         tf32_matmul: *mut bool,
         tf32_cudnn: *mut bool,
@@ -94,6 +107,42 @@ pub fn set_cudnn_benchmark(on: bool) -> Result<(), AccelError> {
 pub fn set_flush_denormal(on: bool) -> bool {
     // SAFETY: a plain call into the shim; it only changes this thread's FP control register.
     unsafe { ncsn_accel_set_flush_denormal(on) }
+}
+
+/// glibc gives freed blocks above its mmap threshold, and the top of its heap above the trim
+/// threshold, back to the kernel. A network step frees and allocates the same 1-4 MB
+/// activations again and again, so with the defaults the kernel maps them back in and zeroes
+/// them every pass: 34 k page faults and 85 ms of system time per CIFAR-10 forward pass on the
+/// CPU (BENCHMARKS.md, issue 15), against 3 k and 7 ms once blocks up to 32 MiB stay in the heap
+/// and the heap is never trimmed, for ~130 MB more peak memory. No value changes. What
+/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=...` does,
+/// set before the first allocation of any size that matters.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's parameters; nothing is allocated yet that
+    // depends on them.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+    }
+}
+
+/// `t ← t + value·t1·t2` in place, PyTorch's `addcmul_(t1, t2, value=value)`: one pass and no
+/// temporary (tch's `addcmul_` has no `value`). Adam's second moment uses it.
+pub fn addcmul_(t: &mut Tensor, t1: &Tensor, t2: &Tensor, value: f64) -> Result<(), AccelError> {
+    check(unsafe { ncsn_accel_addcmul_(t.as_mut_ptr(), t1.as_ptr(), t2.as_ptr(), value) })
+}
+
+/// `t ← t + value·t1/t2` in place, PyTorch's `addcdiv_(t1, t2, value=value)`.
+pub fn addcdiv_(t: &mut Tensor, t1: &Tensor, t2: &Tensor, value: f64) -> Result<(), AccelError> {
+    check(unsafe { ncsn_accel_addcdiv_(t.as_mut_ptr(), t1.as_ptr(), t2.as_ptr(), value) })
+}
+
+/// Drops `t`'s gradient, as PyTorch's `zero_grad()` does by default (`set_to_none=True`): the
+/// next backward stores its gradient instead of zeroing the old one and adding into it (one
+/// pass over every parameter less, per step).
+pub fn clear_grad(t: &mut Tensor) -> Result<(), AccelError> {
+    check(unsafe { ncsn_accel_clear_grad(t.as_mut_ptr()) })
 }
 
 /// Makes `cuda:index` the current CUDA device of the calling thread, like

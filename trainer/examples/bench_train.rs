@@ -11,6 +11,7 @@
 //!
 //! cargo run --example bench_train -- CONFIG.yml BATCH STEPS WARMUP THREADS [cpu|cuda]
 //!     [--precision fp32|bf16] [--channels-last] [--tf32 true|false] [--sync-every N]
+//!     [--keep-denormals] [--default-malloc]
 
 use std::sync::atomic::AtomicBool;
 
@@ -23,7 +24,7 @@ fn main() {
     if a.len() < 6 {
         eprintln!(
             "usage: bench_train CONFIG.yml BATCH STEPS WARMUP THREADS [cpu|cuda] \
-             [--precision fp32|bf16] [--channels-last] [--tf32 true|false] [--sync-every N] [--keep-denormals]"
+             [--precision fp32|bf16] [--channels-last] [--tf32 true|false] [--sync-every N] [--keep-denormals] [--default-malloc]"
         );
         std::process::exit(2);
     }
@@ -41,6 +42,7 @@ fn main() {
         ..Speed::default()
     };
     let mut keep_denormals = false;
+    let mut default_malloc = false;
     let mut flags = a.iter().skip(7);
     while let Some(flag) = flags.next() {
         let mut value = || flags.next().expect("a value after the flag").clone();
@@ -50,6 +52,7 @@ fn main() {
             "--tf32" => speed.tf32 = value().parse().expect("--tf32 true|false"),
             "--sync-every" => speed.sync_every = Some(value().parse().expect("--sync-every N")),
             "--keep-denormals" => keep_denormals = true,
+            "--default-malloc" => default_malloc = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -61,6 +64,10 @@ fn main() {
     // As `ncsn train` runs: denormals flushed (unless --keep-denormals), set before libtorch's
     // thread pool exists so that its threads inherit it.
     torchrt::accel::set_flush_denormal(!keep_denormals);
+    // And freed activations kept in the heap (unless --default-malloc), as `ncsn train` does.
+    if !default_malloc {
+        torchrt::accel::keep_freed_memory();
+    }
     tch::set_num_threads(threads);
     cfg.training.batch_size = batch;
     cfg.training.n_iters = warmup + steps + 1;

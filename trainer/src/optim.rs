@@ -67,10 +67,12 @@ impl Adam {
         self.params.iter().map(|(_, p)| p)
     }
 
-    /// Clears the gradients (before `backward`).
+    /// Clears the gradients before `backward`, as PyTorch's `zero_grad()` does by default
+    /// (`set_to_none=True`): the backward pass then stores each gradient instead of adding it
+    /// into zeros.
     pub fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {
-            p.zero_grad();
+            torchrt::accel::clear_grad(p).expect("a parameter's gradient can be dropped");
         }
     }
 
@@ -99,19 +101,16 @@ impl Adam {
             if !g.defined() {
                 continue; // PyTorch skips parameters without a gradient
             }
-            // PyTorch's own in-place kernels, in its order: one pass each and no temporaries
-            // but `denom` (the step is memory-bound, and with denormal moments each pass
-            // is costly).
-            // tch's addcmul_/addcdiv_ have no `value`, so it is folded into the first factor:
-            // PyTorch's kernels compute self + (value·t1)·t2 and self + (value·t1)/t2, so
-            // passing fl(value·t1) with value 1 gives the same bits.
+            // PyTorch's own in-place kernels, in its order, with their `value` (through
+            // torchrt: tch's addcmul_/addcdiv_ have none): one pass each and no temporary but
+            // `denom` (the step is memory-bound).
             let _ = m.lerp_(&g, 1.0 - beta1);
             let _ = v.g_mul_scalar_(beta2);
-            let _ = v.addcmul_(&(&g * (1.0 - beta2)), &g);
+            torchrt::accel::addcmul_(v, &g, &g, 1.0 - beta2).expect("Adam's addcmul_");
             let mut denom = v.sqrt();
             let _ = denom.g_div_scalar_(bias_correction2_sqrt);
             let _ = denom.g_add_scalar_(eps);
-            let _ = p.addcdiv_(&(&*m * (-step_size)), &denom);
+            torchrt::accel::addcdiv_(p, m, &denom, -step_size).expect("Adam's addcdiv_");
         }
     }
 
