@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ncsn, train_args};
+use common::{losses, ncsn, train_args};
 use tch::Tensor;
 
 /// A port nobody listens on now.
@@ -111,15 +111,6 @@ fn ok(out: &Output, what: &str) {
 /// Metrics lines written so far (0 before the file exists).
 fn lines(work: &Path) -> usize {
     trainer::metrics::read(&work.join("metrics.jsonl")).map_or(0, |r| r.len())
-}
-
-/// (step, loss) of every metrics line.
-fn losses(work: &Path) -> Vec<(u64, f64)> {
-    trainer::metrics::read(&work.join("metrics.jsonl"))
-        .unwrap()
-        .iter()
-        .filter_map(|r| r.loss.map(|l| (r.step, l)))
-        .collect()
 }
 
 fn assert_close_losses(got: &[(u64, f64)], want: &[(u64, f64)], what: &str) {

@@ -10,19 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ncsn, train_args};
+use common::{losses, ncsn, train_args};
 
 fn config(dir: &Path) -> std::path::PathBuf {
     common::tiny_config(dir, 6, 3, true)
-}
-
-/// (step, loss) of every logged training step in WORK/metrics.jsonl.
-fn losses(work: &Path) -> Vec<(u64, f64)> {
-    trainer::metrics::read(&work.join("metrics.jsonl"))
-        .unwrap()
-        .iter()
-        .filter_map(|r| r.loss.map(|l| (r.step, l)))
-        .collect()
 }
 
 fn with_n_iters(args: &[String], n: u64) -> Vec<String> {

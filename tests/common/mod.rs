@@ -202,3 +202,12 @@ pub const UNTIL_STOPPED: [&str; 9] = [
     "1",
     "--quiet",
 ];
+
+/// (step, loss) of every metrics line of a training workdir with a loss.
+pub fn losses(work: &Path) -> Vec<(u64, f64)> {
+    trainer::metrics::read(&work.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.loss.map(|l| (r.step, l)))
+        .collect()
+}
