@@ -177,7 +177,7 @@ pub fn train_with(
     let started = Instant::now();
     // The host reads the device's values every `sync_every` steps (readout.rs).
     let sync_every = opts.speed.sync_interval(device);
-    let mut readout = Readout::new(lines, opts.print_every, n_iters);
+    let mut readout = Readout::new(lines, opts.print_every, n_iters, ranks.shard);
     let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
     let (mut window_t0, mut window_wait0) = (Instant::now(), stream.wait);
     let mut interrupted = false;

@@ -16,6 +16,7 @@ use tch::{Device, Kind, Tensor};
 use super::error::{io_err, non_finite};
 use super::report::StepLine;
 use super::Result;
+use crate::loader::Shard;
 use crate::metrics::{MetricsLog, Record};
 
 /// One step run on the device, its values not read yet.
@@ -40,16 +41,19 @@ pub(super) struct Readout {
     lines: Option<StepLine>,
     print_every: u64,
     n_iters: u64,
+    /// This process's rows of each batch (to name a bad sample by its place in the batch).
+    shard: Shard,
 }
 
 impl Readout {
-    pub fn new(lines: Option<StepLine>, print_every: u64, n_iters: u64) -> Self {
+    pub fn new(lines: Option<StepLine>, print_every: u64, n_iters: u64, shard: Shard) -> Self {
         Self {
             unread: vec![],
             losses: vec![],
             lines,
             print_every,
             n_iters,
+            shard,
         }
     }
 
@@ -112,6 +116,7 @@ impl Readout {
                 &bad.per_sample,
                 &bad.y,
                 sigmas,
+                self.shard,
             ));
         }
         for (s, &loss) in steps.into_iter().zip(losses) {
