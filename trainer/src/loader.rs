@@ -308,44 +308,39 @@ fn assemble(
     let mut skip = start.rows_consumed;
     let mut rng = epoch_rng(cfg.seed, epoch, ROW_SHUFFLE);
     let mut buffer: Vec<Vec<u8>> = Vec::with_capacity(cfg.shuffle_buffer);
-    let mut position = 0u64; // rows emitted in this epoch
     let shard = cfg.shard;
-    let mut batch: Vec<u8> = Vec::with_capacity(shard.rows_of(cfg.batch_size) * row_bytes);
-    let mut in_batch = 0usize; // rows of the global batch so far, this rank's or not
+    let mut p = Packing {
+        position: 0,
+        pixels: Vec::with_capacity(shard.rows_of(cfg.batch_size) * row_bytes),
+        in_batch: 0,
+    };
 
     // Emits one row; returns false when the trainer has gone away.
-    let emit = |row: &[u8],
-                epoch: u64,
-                skip: u64,
-                position: &mut u64,
-                batch: &mut Vec<u8>,
-                in_batch: &mut usize,
-                flush: bool|
-     -> bool {
-        if *position >= skip {
-            if !shard.holds(*in_batch) {
+    let emit = |row: &[u8], epoch: u64, skip: u64, p: &mut Packing, flush: bool| -> bool {
+        if p.position >= skip {
+            if !shard.holds(p.in_batch) {
                 // Another rank's row: only counted.
-            } else if cfg.random_flip && flipped(cfg.seed, epoch, *position) {
-                push_flipped(batch, row, w as usize, c as usize);
+            } else if cfg.random_flip && flipped(cfg.seed, epoch, p.position) {
+                push_flipped(&mut p.pixels, row, w as usize, c as usize);
             } else {
-                batch.extend_from_slice(row);
+                p.pixels.extend_from_slice(row);
             }
-            *in_batch += 1;
+            p.in_batch += 1;
         }
-        *position += 1;
-        let global_rows = *in_batch;
+        p.position += 1;
+        let global_rows = p.in_batch;
         if global_rows == cfg.batch_size || (flush && global_rows > 0) {
-            let n = batch.len() / row_bytes;
-            let t = Tensor::from_slice(batch.as_slice()).view([n as i64, h, w, c]);
+            let n = p.pixels.len() / row_bytes;
+            let t = Tensor::from_slice(p.pixels.as_slice()).view([n as i64, h, w, c]);
             let t = if pin { t.pin_memory(cfg.device) } else { t };
-            batch.clear();
-            *in_batch = 0;
+            p.pixels.clear();
+            p.in_batch = 0;
             let b = Batch {
                 pixels: t,
                 global_rows,
                 cursor: DataCursor {
                     epoch,
-                    rows_consumed: *position,
+                    rows_consumed: p.position,
                 },
             };
             return tx.send(Ok(b)).is_ok();
@@ -379,15 +374,7 @@ fn assemble(
                     }
                     let j = rng.random_range(0..buffer.len());
                     let out = std::mem::replace(&mut buffer[j], row.to_vec());
-                    if !emit(
-                        &out,
-                        epoch,
-                        skip,
-                        &mut position,
-                        &mut batch,
-                        &mut in_batch,
-                        false,
-                    ) {
+                    if !emit(&out, epoch, skip, &mut p, false) {
                         return;
                     }
                 }
@@ -397,25 +384,27 @@ fn assemble(
                     let j = rng.random_range(0..buffer.len());
                     let out = buffer.swap_remove(j);
                     let last = buffer.is_empty();
-                    if !emit(
-                        &out,
-                        epoch,
-                        skip,
-                        &mut position,
-                        &mut batch,
-                        &mut in_batch,
-                        last,
-                    ) {
+                    if !emit(&out, epoch, skip, &mut p, last) {
                         return;
                     }
                 }
                 epoch += 1;
                 skip = 0;
-                position = 0;
+                p.position = 0;
                 rng = epoch_rng(cfg.seed, epoch, ROW_SHUFFLE);
             }
         }
     }
+}
+
+/// The batch being packed: this rank's rows so far and where the stream is.
+struct Packing {
+    /// Rows emitted in this epoch (kept or skipped by a resume).
+    position: u64,
+    /// This rank's rows of the batch, HWC bytes one after another.
+    pixels: Vec<u8>,
+    /// Rows of the global batch so far, this rank's or not.
+    in_batch: usize,
 }
 
 /// Appends an HWC row mirrored left–right.
