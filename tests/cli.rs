@@ -123,6 +123,10 @@ fn doctor_reports_libtorch_and_cuda() {
     assert!(text.contains("cuda"), "{text}");
     assert!(text.contains("parallel  gloo (CPU), "), "{text}");
     assert!(text.contains("check Cpu: 256x256 matmul ok"), "{text}");
+    assert!(
+        text.contains("check gloo: one-rank all-reduce on Cpu ok"),
+        "{text}"
+    );
 }
 
 #[test]

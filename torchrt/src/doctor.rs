@@ -174,3 +174,34 @@ pub fn smoke_matmul(device: Device) -> Result<Duration, tch::TchError> {
     }
     Ok(took)
 }
+
+/// A one-process c10d group of `backend` on `device` (a TCPStore on a free loopback port):
+/// an all-reduce and a broadcast, checked; returns the all-reduce's time. Proves that the
+/// collectives `ncsn train` uses under torchrun load and run on this machine (NCCL: its
+/// communicator on this GPU).
+pub fn smoke_collective(
+    backend: crate::dist::Backend,
+    device: Device,
+) -> Result<Duration, crate::dist::DistError> {
+    use crate::dist::{DistError, ProcessGroup, Store};
+    let fail = |e: tch::TchError| DistError(e.to_string());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| DistError(format!("no free loopback port: {e}")))?
+        .port();
+    let timeout = Duration::from_secs(60);
+    let store = Store::tcp("127.0.0.1", port, 1, true, timeout)?;
+    let group = ProcessGroup::new(backend, &store, 0, 1, timeout)?;
+    let mut t = Tensor::f_arange(8, (Kind::Float, device)).map_err(fail)?;
+    let start = Instant::now();
+    group.all_reduce_sum(&mut t)?;
+    group.broadcast(&mut t, 0)?;
+    let got = Vec::<f32>::try_from(t.f_to_device(Device::Cpu).map_err(fail)?).map_err(fail)?;
+    let took = start.elapsed();
+    if got != (0..8).map(|i| i as f32).collect::<Vec<_>>() {
+        return Err(DistError(format!(
+            "{backend} on {device:?}: a one-rank all-reduce gave {got:?}"
+        )));
+    }
+    Ok(took)
+}
