@@ -6,7 +6,7 @@
 #      binaries carried in --bin-dir (ncsn, ncsn-torch, bench_train: built here with
 #      `cargo build --release --bins && cargo build --release -p trainer --example bench_train`
 #      and copied into one folder), else `cargo build --release` within its own time box;
-#   2. `ncsn doctor --check` (CUDA visible, a matmul on the GPU);
+#   2. `ncsn doctor --check` (CUDA visible, a matmul on the GPU, a one-rank NCCL all-reduce);
 #   3. a few hundred CUDA training steps of the CIFAR-10 (b128, 32 px), CelebA (b128, 64 px),
 #      LSUN church (b128, 96 px) and FFHQ (b32, 256 px) configs through the real loop
 #      (trainer/examples/bench_train.rs: loader, pinned batches on
