@@ -21,6 +21,7 @@ fn main() {
     let batch: i64 = a[2].parse().expect("batch");
     let passes: usize = a[3].parse().expect("passes");
     torchrt::accel::set_flush_denormal(true);
+    torchrt::accel::keep_freed_memory();
     tch::set_num_threads(a[4].parse().expect("threads"));
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);

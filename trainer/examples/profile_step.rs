@@ -25,8 +25,10 @@ fn main() {
     let batch: i64 = a[2].parse().expect("batch");
     let steps: usize = a[3].parse().expect("steps");
     let warmup: usize = a[4].parse().expect("warmup");
-    // As `ncsn train` runs: denormals flushed, before libtorch's thread pool starts.
+    // As `ncsn train` runs: denormals flushed, before libtorch's thread pool starts, and
+    // freed activations kept in the heap.
     torchrt::accel::set_flush_denormal(true);
+    torchrt::accel::keep_freed_memory();
     tch::set_num_threads(a[5].parse().expect("threads"));
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
