@@ -109,6 +109,15 @@ pub fn nccl_built() -> bool {
     unsafe { ncsn_dist_nccl_built() }
 }
 
+/// A loopback port nobody listens on now (the OS's choice), for a store that only this
+/// machine's processes join: `ncsn doctor --check`'s one-rank groups, the tests.
+pub fn free_loopback_port() -> Result<u16, DistError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| DistError(format!("no free loopback port: {e}")))
+}
+
 /// The c10d process group implementation, spelled as `torch.distributed` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -387,10 +396,7 @@ mod tests {
 
     #[test]
     fn a_gloo_group_calls_itself_gloo() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let port = free_loopback_port().unwrap();
         let timeout = Duration::from_secs(10);
         let store = Store::tcp("127.0.0.1", port, 1, true, timeout).unwrap();
         let group = ProcessGroup::new(Backend::Gloo, &store, 0, 1, timeout).unwrap();

@@ -183,12 +183,9 @@ pub fn smoke_collective(
     backend: crate::dist::Backend,
     device: Device,
 ) -> Result<Duration, crate::dist::DistError> {
-    use crate::dist::{DistError, ProcessGroup, Store};
+    use crate::dist::{free_loopback_port, DistError, ProcessGroup, Store};
     let fail = |e: tch::TchError| DistError(e.to_string());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| DistError(format!("no free loopback port: {e}")))?
-        .port();
+    let port = free_loopback_port()?;
     let timeout = Duration::from_secs(60);
     let store = Store::tcp("127.0.0.1", port, 1, true, timeout)?;
     let group = ProcessGroup::new(backend, &store, 0, 1, timeout)?;

@@ -3,21 +3,15 @@
 //! `--exact`, told its rank and the store's port through the environment), as torchrun starts
 //! one process per rank. Gloo on the CPU, over 127.0.0.1.
 
-use std::net::TcpListener;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use tch::Tensor;
-use torchrt::dist::{nccl_built, Backend, ProcessGroup, Store};
+use torchrt::dist::{free_loopback_port, nccl_built, Backend, ProcessGroup, Store};
 
 const RANK_VAR: &str = "NCSN_DIST_TEST_RANK";
 const PORT_VAR: &str = "NCSN_DIST_TEST_PORT";
 const TIMEOUT: Duration = Duration::from_secs(15);
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("a bound address").port()
-}
 
 /// The other ranks of a test, killed if the test ends without waiting for them (a panic).
 struct Peers(Vec<Child>);
@@ -72,7 +66,7 @@ fn on_every_rank(test: &str, world: usize, body: fn(usize, usize, u16)) {
         body(rank, world, port);
         return;
     }
-    let port = free_port();
+    let port = free_loopback_port().unwrap();
     let peers = Peers::spawn(test, world, port);
     body(0, world, port);
     peers.wait_success();
@@ -212,7 +206,7 @@ fn a_peer_that_dies_is_an_error_not_a_hang() {
             .unwrap();
         std::process::exit(0);
     }
-    let port = free_port();
+    let port = free_loopback_port().unwrap();
     let peers = Peers::spawn(DEAD_PEER, 2, port);
     let (_store, group) = join(0, 2, port, timeout);
     let mut t = Tensor::from_slice(&[1.0f32]);
@@ -245,7 +239,7 @@ fn a_peer_that_stops_answering_times_out() {
         std::thread::sleep(Duration::from_secs(30)); // killed by rank 0 long before
         std::process::exit(0);
     }
-    let port = free_port();
+    let port = free_loopback_port().unwrap();
     let _peers = Peers::spawn(SILENT_PEER, 2, port);
     let (_store, group) = join(0, 2, port, timeout);
     let started = Instant::now();
@@ -268,10 +262,16 @@ fn a_peer_that_stops_answering_times_out() {
 #[test]
 fn a_store_nobody_serves_is_an_error() {
     let started = Instant::now();
-    let err = Store::tcp("127.0.0.1", free_port(), 2, false, Duration::from_secs(1))
-        .err()
-        .expect("no server")
-        .to_string();
+    let err = Store::tcp(
+        "127.0.0.1",
+        free_loopback_port().unwrap(),
+        2,
+        false,
+        Duration::from_secs(1),
+    )
+    .err()
+    .expect("no server")
+    .to_string();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(err.contains("joining the TCPStore at 127.0.0.1:"), "{err}");
 }
@@ -280,7 +280,7 @@ fn a_store_nobody_serves_is_an_error() {
 /// sums, broadcasts and meets at a barrier on the GPU.
 #[test]
 fn nccl_needs_a_gpu_and_says_so() {
-    let store = Store::tcp("127.0.0.1", free_port(), 1, true, TIMEOUT).unwrap();
+    let store = Store::tcp("127.0.0.1", free_loopback_port().unwrap(), 1, true, TIMEOUT).unwrap();
     let made = ProcessGroup::new(Backend::Nccl, &store, 0, 1, TIMEOUT);
     if nccl_built() && tch::Cuda::is_available() {
         let group = made.unwrap();
