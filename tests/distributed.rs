@@ -11,22 +11,12 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{losses, ncsn, train_args};
 use tch::Tensor;
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Run {
     data: PathBuf,
@@ -72,7 +62,7 @@ impl Run {
     /// `world` processes told their world size, rank and local rank in the variables `names`
     /// (torchrun's, or srun's), with MASTER_ADDR and MASTER_PORT.
     fn spawn_as(&self, names: [&str; 3], world: usize, work: &Path, extra: &[&str]) -> Vec<Child> {
-        let port = free_port().to_string();
+        let port = torchrt::dist::free_loopback_port().unwrap().to_string();
         (0..world)
             .map(|rank| {
                 ncsn()
@@ -333,17 +323,20 @@ fn torchrun_and_srun_launch_the_same_run() {
     ok(&run.single(&one, &[]), "one process");
     let want = losses(&one);
 
-    let torchrun = testkit::python::workspace_root().join(".venv/bin/torchrun");
+    // torchrun is `python -m torch.distributed.run` (a venv over a system torch has no
+    // `torchrun` script of its own).
     let work = run.work("torchrun");
-    let out = Command::new(&torchrun)
+    let out = Command::new(testkit::python::python())
         .args([
+            "-m",
+            "torch.distributed.run",
             "--no-python",
             "--nproc-per-node",
             "2",
             "--rdzv-backend",
             "c10d",
             "--rdzv-endpoint",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", torchrt::dist::free_loopback_port().unwrap()),
         ])
         .arg(env!("CARGO_BIN_EXE_ncsn"))
         .args(run.args(&work, &[]))
@@ -359,4 +352,60 @@ fn torchrun_and_srun_launch_the_same_run() {
         ok(&c.wait_with_output().unwrap(), &format!("srun rank {rank}"));
     }
     assert_close_losses(&losses(&work), &want, "srun");
+}
+
+/// A launch that cannot work is refused in one line naming why, without waiting for ranks
+/// that will never come: a torchrun environment missing RANK, a batch smaller than the world,
+/// NCCL asked for on the CPU, and (after --dist-timeout) a store nobody serves.
+#[test]
+fn a_broken_launch_is_refused_in_one_line() {
+    let run = setup(4, 4);
+    let refused = |env: &[(&str, &str)], extra: &[&str]| {
+        let work = run.work("refused");
+        let out = ncsn()
+            .args(run.args(&work, extra))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let one_line = |err: String| {
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        err
+    };
+    let local = [("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "1")];
+    let err = one_line(refused(&[("WORLD_SIZE", "2")], &[]));
+    assert!(err.contains("RANK is not"), "{err}");
+    let eight = [&local[..], &[("WORLD_SIZE", "8"), ("RANK", "0")]].concat();
+    let err = one_line(refused(&eight, &[]));
+    assert!(
+        err.contains("training.batch_size 4 is smaller than the 8 ranks"),
+        "{err}"
+    );
+    let one = [&local[..], &[("WORLD_SIZE", "1"), ("RANK", "0")]].concat();
+    let err = one_line(refused(&one, &["--dist-backend", "nccl"]));
+    assert!(
+        err.contains("--dist-backend nccl needs --device cuda"),
+        "{err}"
+    );
+    // Rank 1 of 2 joins a store that nobody serves. libtorch logs its retries on stderr
+    // first; ncsn's own error is the last line.
+    let port = torchrt::dist::free_loopback_port().unwrap().to_string();
+    let t0 = Instant::now();
+    let err = refused(
+        &[
+            ("WORLD_SIZE", "2"),
+            ("RANK", "1"),
+            ("MASTER_ADDR", "127.0.0.1"),
+            ("MASTER_PORT", &port),
+        ],
+        &["--dist-timeout", "2"],
+    );
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: rank 1 of 2") && last.contains("TCPStore"),
+        "{err}"
+    );
 }

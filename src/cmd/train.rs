@@ -181,24 +181,18 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         tch::set_num_threads(args.threads);
     }
     let mut device = torchrt::parse_device(&args.device)?;
-    let launch = Launch::from_env().map_err(anyhow::Error::msg)?;
-    let dist = match launch {
+    let backend = match args.dist_backend.as_str() {
+        "auto" => None,
+        name => Some(name.parse::<Backend>()?),
+    };
+    let timeout = std::time::Duration::from_secs(args.dist_timeout);
+    let dist = match Launch::from_env().map_err(anyhow::Error::msg)? {
         None => None,
         Some(launch) => {
             // `cuda` (or `auto`) under a launcher: this process's GPU on the node.
-            if device.is_cuda() && matches!(args.device.as_str(), "cuda" | "auto") {
-                device = tch::Device::Cuda(launch.local_rank);
-            }
-            let backend = match (args.dist_backend.as_str(), device) {
-                ("nccl", _) => Backend::Nccl,
-                ("gloo", _) | (_, tch::Device::Cpu) => Backend::Gloo,
-                _ => Backend::Nccl,
-            };
-            Some(DistOptions {
-                launch,
-                backend,
-                timeout: std::time::Duration::from_secs(args.dist_timeout),
-            })
+            let by_index = !matches!(args.device.as_str(), "cuda" | "auto");
+            let d = DistOptions::for_launch(launch, backend, timeout, &mut device, by_index);
+            Some(d)
         }
     };
 
@@ -210,18 +204,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
 
     let mut opts = TrainOptions::new(&args.data, &args.workdir);
     opts.overwrite = args.overwrite;
-    opts.resume = match args.resume.as_deref() {
-        None => false,
-        Some("auto") => {
-            let ckpts = args.workdir.join(trainer::checkpoint::CHECKPOINT_DIR);
-            let found = trainer::checkpoint::latest(&ckpts)?.is_some();
-            // Nothing to continue: what a run left before its first checkpoint is not worth
-            // keeping, and a requeued job must not stop on it.
-            opts.overwrite = !found;
-            found
-        }
-        Some(_) => true,
-    };
+    match args.resume.as_deref() {
+        None => {}
+        Some("auto") => opts.resume_if_checkpointed()?,
+        Some(_) => opts.resume = true,
+    }
     opts.device = device;
     opts.speed = args.speed.speed();
     opts.seed = args.seed;

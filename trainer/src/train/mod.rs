@@ -100,15 +100,17 @@ pub fn train_with(
     let ds = Dataset::open(&opts.data)?;
     check_data(cfg, &ds)?;
     // A data-parallel run: every rank meets the others here (ranks.rs); rank 0 alone writes.
-    let mut ranks = Ranks::join(opts.dist.as_ref(), device)?;
-    let leader = ranks.leader();
-    if cfg.training.batch_size < ranks.shard.world {
+    // What can be refused alone is refused first, before any rank waits for the others.
+    let world = opts.dist.as_ref().map_or(1, |d| d.launch.world);
+    if cfg.training.batch_size < world {
         return Err(TrainError::Config(format!(
-            "training.batch_size {} is smaller than the {} ranks: each rank needs rows of \
+            "training.batch_size {} is smaller than the {world} ranks: each rank needs rows of \
              every batch",
-            cfg.training.batch_size, ranks.shard.world
+            cfg.training.batch_size
         )));
     }
+    let mut ranks = Ranks::join(opts.dist.as_ref(), device)?;
+    let leader = ranks.leader();
     // FID at snapshots: a missing or wrong weights file fails now, not at the first snapshot.
     let extractor = match (&opts.fid, leader) {
         (Some(f), true) => Some(

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use tch::Device;
 
 use super::ranks::DistOptions;
+use crate::checkpoint::{self, CheckpointError};
 use crate::speed::Speed;
 
 /// Everything about a run that is not in the config file.
@@ -94,6 +95,16 @@ impl TrainOptions {
             workdir: workdir.to_path_buf(),
             ..Self::default()
         }
+    }
+
+    /// `--resume auto`: resume when the workdir has a checkpoint, else start over whatever a
+    /// run left before its first one (not worth keeping, and a requeued job must not stop on
+    /// it), so that a job Slurm requeues or torchrun restarts repeats one command.
+    pub fn resume_if_checkpointed(&mut self) -> Result<(), CheckpointError> {
+        let found = checkpoint::latest(&self.workdir.join(checkpoint::CHECKPOINT_DIR))?.is_some();
+        self.resume = found;
+        self.overwrite = !found;
+        Ok(())
     }
 }
 

@@ -34,6 +34,9 @@ use crate::langevin::NoiseSource;
 use crate::loader::Shard;
 use crate::optim::Adam;
 
+/// The kinds of network variables [`Ranks::share_start`] broadcasts (one flat buffer each).
+const FLOAT_KINDS: [Kind; 4] = [Kind::Float, Kind::Double, Kind::Half, Kind::BFloat16];
+
 /// Where this process sits in a run launched by torchrun or srun, from their environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
@@ -128,6 +131,32 @@ pub struct DistOptions {
     pub timeout: Duration,
 }
 
+impl DistOptions {
+    /// How a launched process takes part: on CUDA its node's GPU `LOCAL_RANK` (`device` is
+    /// changed to it unless `explicit_index`, a `cuda:N` the user typed), over `backend` or,
+    /// when `None`, NCCL on CUDA and Gloo on the CPU.
+    pub fn for_launch(
+        launch: Launch,
+        backend: Option<Backend>,
+        timeout: Duration,
+        device: &mut Device,
+        explicit_index: bool,
+    ) -> Self {
+        if device.is_cuda() && !explicit_index {
+            *device = Device::Cuda(launch.local_rank);
+        }
+        let backend = backend.unwrap_or(match device {
+            Device::Cpu => Backend::Gloo,
+            _ => Backend::Nccl,
+        });
+        Self {
+            launch,
+            backend,
+            timeout,
+        }
+    }
+}
+
 /// The ranks of this run as the training loop sees them; one process is a world of one.
 pub(super) struct Ranks {
     group: Option<ProcessGroup>,
@@ -202,6 +231,15 @@ impl Ranks {
             return Ok(start.expect("a single process starts itself"));
         };
         let _no_grad = tch::no_grad_guard();
+        let mut state: Vec<Tensor> = nets.tensors().into_iter().map(|(_, t)| t).collect();
+        state.extend(adam.state().into_iter().skip(1).map(|(_, t)| t));
+        // Every rank has the same network, so every rank refuses alike, before any traffic.
+        if let Some(t) = state.iter().find(|t| !FLOAT_KINDS.contains(&t.kind())) {
+            return Err(TrainError::Dist(format!(
+                "a network variable of kind {:?} cannot be shared between ranks",
+                t.kind()
+            )));
+        }
         let mut position = match &start {
             Some(s) => Tensor::from_slice(&[
                 s.step as i64,
@@ -218,9 +256,7 @@ impl Ranks {
                 "receiving the start position from rank 0".into(),
             ))?;
         let p = Vec::<i64>::try_from(position.to_device(Device::Cpu)).expect("4 int64 values");
-        let mut state: Vec<Tensor> = nets.tensors().into_iter().map(|(_, t)| t).collect();
-        state.extend(adam.state().into_iter().skip(1).map(|(_, t)| t));
-        for kind in [Kind::Float, Kind::Double, Kind::Half, Kind::BFloat16] {
+        for kind in FLOAT_KINDS {
             let of_kind: Vec<&Tensor> = state.iter().filter(|t| t.kind() == kind).collect();
             if of_kind.is_empty() {
                 continue;
@@ -233,17 +269,6 @@ impl Ranks {
                 "receiving the weights from rank 0".into(),
             ))?;
             unflatten(&flat, &of_kind);
-        }
-        if let Some(t) = state.iter().find(|t| {
-            !matches!(
-                t.kind(),
-                Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
-            )
-        }) {
-            return Err(TrainError::Dist(format!(
-                "a network variable of kind {:?} cannot be shared between ranks",
-                t.kind()
-            )));
         }
         adam.step = p[3] as u64;
         Ok(start.unwrap_or(Start {
@@ -435,6 +460,33 @@ mod tests {
             launch(&[("SLURM_STEP_NUM_TASKS", "1"), ("SLURM_PROCID", "0")]).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn a_launched_rank_takes_its_gpu_and_the_backend_of_its_device() {
+        let l = Launch {
+            rank: 5,
+            world: 8,
+            local_rank: 1,
+            master_addr: "node0".into(),
+            master_port: 29500,
+            agent_store: true,
+            attempt: 0,
+        };
+        let t = Duration::from_secs(9);
+        let mut device = Device::Cuda(0);
+        let d = DistOptions::for_launch(l.clone(), None, t, &mut device, false);
+        assert_eq!(
+            (device, d.backend, d.timeout),
+            (Device::Cuda(1), Backend::Nccl, t)
+        );
+        // `cuda:0` typed by the user stays; an explicit backend wins.
+        let mut device = Device::Cuda(0);
+        let d = DistOptions::for_launch(l.clone(), Some(Backend::Gloo), t, &mut device, true);
+        assert_eq!((device, d.backend), (Device::Cuda(0), Backend::Gloo));
+        let mut device = Device::Cpu;
+        let d = DistOptions::for_launch(l, None, t, &mut device, false);
+        assert_eq!((device, d.backend), (Device::Cpu, Backend::Gloo));
     }
 
     #[test]
