@@ -8,8 +8,10 @@
 //! cargo run --release --example count_forward -- CONFIG.yml BATCH PASSES THREADS
 
 use schemas::config::Config;
-use tch::{nn::VarStore, Device, Kind, Tensor};
 use trainer::loss::dsm_loss;
+
+mod support;
+use support::thread_cpu_ms;
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -20,41 +22,21 @@ fn main() {
     let cfg = Config::read(std::path::Path::new(&a[1])).expect("config");
     let batch: i64 = a[2].parse().expect("batch");
     let passes: usize = a[3].parse().expect("passes");
-    torchrt::accel::set_flush_denormal(true);
-    torchrt::accel::keep_freed_memory();
-    tch::set_num_threads(a[4].parse().expect("threads"));
-    tch::manual_seed(0);
-    let vs = VarStore::new(Device::Cpu);
-    let model = trainer::models::build(&vs.root(), &cfg).expect("model");
-    let sigmas = schemas::calibration::geometric_sigmas(
-        cfg.model.sigma_begin,
-        cfg.model.sigma_end,
-        cfg.model.num_classes,
-    );
-    let sigmas = Tensor::from_slice(&sigmas).to_kind(Kind::Float);
-    let size = cfg.data.image_size as i64;
-    let x = Tensor::rand([batch, 3, size, size], (Kind::Float, Device::Cpu));
+    support::like_ncsn_train(a[4].parse().expect("threads"));
+    let (_vs, model, sigmas) = support::network(&cfg);
     for _ in 0..passes {
-        let y = Tensor::randint(
-            cfg.model.num_classes as i64,
-            [batch],
-            (Kind::Int64, Device::Cpu),
-        );
-        let z = x.randn_like();
+        // A fresh batch each pass, as a step draws one.
+        let (x, y, z) = support::batch(&cfg, batch);
         let t0 = thread_cpu_ms();
-        let (loss, _) = dsm_loss(model.as_ref(), &x, &y, &z, &sigmas, 2.0);
+        let (loss, _) = dsm_loss(
+            model.as_ref(),
+            &x,
+            &y,
+            &z,
+            &sigmas,
+            cfg.training.anneal_power,
+        );
         let loss = loss.double_value(&[]);
         println!("{loss} {:.1}", thread_cpu_ms() - t0);
     }
-}
-
-/// CPU time of the calling thread in ms.
-fn thread_cpu_ms() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a live timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }

@@ -10,10 +10,13 @@
 use std::time::Instant;
 
 use schemas::config::Config;
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{nn::VarStore, Device};
 use trainer::ema::Ema;
 use trainer::loss::dsm_loss;
 use trainer::optim::{Adam, AdamConfig};
+
+mod support;
+use support::thread_cpu_ms;
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -25,38 +28,26 @@ fn main() {
     let batch: i64 = a[2].parse().expect("batch");
     let steps: usize = a[3].parse().expect("steps");
     let warmup: usize = a[4].parse().expect("warmup");
-    // As `ncsn train` runs: denormals flushed, before libtorch's thread pool starts, and
-    // freed activations kept in the heap.
-    torchrt::accel::set_flush_denormal(true);
-    torchrt::accel::keep_freed_memory();
-    tch::set_num_threads(a[5].parse().expect("threads"));
-    tch::manual_seed(0);
-    let vs = VarStore::new(Device::Cpu);
-    let model = trainer::models::build(&vs.root(), &cfg).expect("model");
+    support::like_ncsn_train(a[5].parse().expect("threads"));
+    let (vs, model, sigmas) = support::network(&cfg);
     let ema_vs = VarStore::new(Device::Cpu);
     let _ema_model = trainer::models::build(&ema_vs.root(), &cfg).expect("ema model");
     let mut ema = Ema::new(&vs, &ema_vs, cfg.model.ema_rate).expect("ema");
     let mut adam = Adam::new(&vs, AdamConfig::from_config(&cfg.optim));
-    let sigmas = schemas::calibration::geometric_sigmas(
-        cfg.model.sigma_begin,
-        cfg.model.sigma_end,
-        cfg.model.num_classes,
-    );
-    let sigmas = Tensor::from_slice(&sigmas).to_kind(Kind::Float);
-    let size = cfg.data.image_size as i64;
     let mut t = [0f64; 4];
     let mut c = [0f64; 4];
     for i in 0..warmup + steps {
-        let x = Tensor::rand([batch, 3, size, size], (Kind::Float, Device::Cpu));
-        let y = Tensor::randint(
-            cfg.model.num_classes as i64,
-            [batch],
-            (Kind::Int64, Device::Cpu),
-        );
-        let z = x.randn_like();
+        let (x, y, z) = support::batch(&cfg, batch);
         let (t0, c0) = (Instant::now(), thread_cpu_ms());
         adam.zero_grad();
-        let (loss, _) = dsm_loss(model.as_ref(), &x, &y, &z, &sigmas, 2.0);
+        let (loss, _) = dsm_loss(
+            model.as_ref(),
+            &x,
+            &y,
+            &z,
+            &sigmas,
+            cfg.training.anneal_power,
+        );
         let _ = loss.double_value(&[]);
         let (t1, c1) = (Instant::now(), thread_cpu_ms());
         loss.backward();
@@ -81,15 +72,4 @@ fn main() {
             "cpu_forward_ms": c[0], "cpu_backward_ms": c[1], "cpu_adam_ms": c[2],
             "cpu_ema_ms": c[3], "cpu_total_ms": c.iter().sum::<f64>()})
     );
-}
-
-/// CPU time of the calling thread in ms.
-fn thread_cpu_ms() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a live timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
