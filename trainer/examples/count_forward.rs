@@ -24,9 +24,11 @@ fn main() {
     let passes: usize = a[3].parse().expect("passes");
     support::like_ncsn_train(a[4].parse().expect("threads"));
     let (_vs, model, sigmas) = support::network(&cfg);
+    // One batch, fresh σ indices and noise each pass: the ops of the authors' forward pass,
+    // whose loss draws those two itself (scripts/bench/authors_forward.py).
+    let (x, _, _) = support::batch(&cfg, batch);
     for _ in 0..passes {
-        // A fresh batch each pass, as a step draws one.
-        let (x, y, z) = support::batch(&cfg, batch);
+        let (y, z) = support::noise(&cfg, &x);
         let t0 = thread_cpu_ms();
         let (loss, _) = dsm_loss(
             model.as_ref(),

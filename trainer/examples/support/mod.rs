@@ -29,13 +29,18 @@ pub fn batch(cfg: &Config, batch: i64) -> (Tensor, Tensor, Tensor) {
     let size = cfg.data.image_size as i64;
     let channels = cfg.data.channels as i64;
     let x = Tensor::rand([batch, channels, size, size], (Kind::Float, Device::Cpu));
+    let (y, z) = noise(cfg, &x);
+    (x, y, z)
+}
+
+/// σ indices and noise for the batch `x` (what the authors' loss draws inside itself).
+pub fn noise(cfg: &Config, x: &Tensor) -> (Tensor, Tensor) {
     let y = Tensor::randint(
         cfg.model.num_classes as i64,
-        [batch],
+        [x.size()[0]],
         (Kind::Int64, Device::Cpu),
     );
-    let z = x.randn_like();
-    (x, y, z)
+    (y, x.randn_like())
 }
 
 /// CPU time of the calling thread in ms.
