@@ -9,6 +9,7 @@ fn main() {
         std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys exports DEP_TCH_LIBTORCH_LIB"),
     );
     compile_accel_shim(&lib);
+    compile_pool_shim(&lib);
     compile_dist_shim(&lib);
 }
 
@@ -41,6 +42,34 @@ fn compile_accel_shim(lib: &Path) {
     libtorch_cpp(lib)
         .file("shim/accel.cpp")
         .compile("ncsn_accel");
+}
+
+// shim/pool.cpp is a compute kernel: optimised (-O3) whatever the profile, and built with
+// OpenMP, which is what makes ATen's inline `at::parallel_for` parallel (without -fopenmp it
+// runs the whole range on the calling thread while libtorch's OpenMP workers spin). It then
+// calls libgomp, and must call the one libtorch_cpu uses, so that one OpenMP runtime and one
+// thread pool serve both: the wheel's copy beside libtorch (`libgomp.so.1`, or an
+// auditwheel-renamed `libgomp-<hash>.so.1`), linked by its file name from the libtorch
+// directory, which is on the binaries' rpath; a libtorch without one uses the system's, which
+// is then the one it loads too.
+fn compile_pool_shim(lib: &Path) {
+    println!("cargo:rerun-if-changed=shim/pool.cpp");
+    libtorch_cpp(lib)
+        .opt_level(3)
+        .flag("-fopenmp")
+        .file("shim/pool.cpp")
+        .compile("ncsn_pool");
+    let bundled = std::fs::read_dir(lib).ok().and_then(|dir| {
+        dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .find(|name| name.starts_with("libgomp") && name.contains(".so"))
+    });
+    match bundled {
+        Some(name) => {
+            println!("cargo:rustc-link-search=native={}", lib.display());
+            println!("cargo:rustc-link-lib=dylib:+verbatim={name}");
+        }
+        None => println!("cargo:rustc-link-lib=dylib=gomp"),
+    }
 }
 
 // shim/dist.cpp (TCPStore, PrefixStore, Gloo) always; shim/dist_nccl.cpp too when the libtorch

@@ -77,7 +77,9 @@ fn check(message: *mut c_char) -> Result<(), AccelError> {
 }
 
 /// A tensor the shim allocated with `new at::Tensor`, owned from here on.
-fn tensor_out(call: impl FnOnce(*mut *mut C_tensor) -> *mut c_char) -> Result<Tensor, AccelError> {
+pub(crate) fn tensor_out(
+    call: impl FnOnce(*mut *mut C_tensor) -> *mut c_char,
+) -> Result<Tensor, AccelError> {
     let mut out: *mut C_tensor = std::ptr::null_mut();
     check(call(&mut out))?;
     // SAFETY: on success the shim stored a fresh `at::Tensor*` that nothing else owns; tch's

@@ -353,7 +353,10 @@ impl CrpBlock {
                 path = n.forward(&path, y);
             }
             path = if self.maxpool {
-                path.max_pool2d([5i64, 5], [1i64, 1], [2i64, 2], [1i64, 1], false)
+                // libtorch's max_pool2d(5, stride 1, padding 2), bit for bit, with a kernel
+                // that is 5-8x faster on the CPU (torchrt::pool); like tch's own ops, a libtorch
+                // error here (an input no max-pool takes) is a panic with its message.
+                torchrt::pool::max_pool2d_same(&path, 5).unwrap_or_else(|e| panic!("{e}"))
             } else {
                 path.avg_pool2d([5i64, 5], [1i64, 1], [2i64, 2], false, true, None::<i64>)
             };
