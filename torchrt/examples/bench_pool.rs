@@ -1,4 +1,5 @@
-//! The CRP max-pool (5×5, stride 1, padding 2), forward + backward as a training step runs it,
+//! The CRP max-pool (5×5, stride 1, padding 2), forward + backward as a training step runs it
+//! and the forward alone without autograd as sampling runs it,
 //! libtorch's `max_pool2d` against `torchrt::pool::max_pool2d_same`, on the pooling shapes of
 //! the CIFAR-10 config at batch 8 (ngf 128: refine1 and refine2 at 256 × 16², refine3 at
 //! 128 × 16², refine4 at 128 × 32², two pools each), alternating,
@@ -53,17 +54,35 @@ fn main() {
         }
         (forward, backward)
     };
+    // Without autograd, as sampling runs the network: values only.
+    let infer = |ours: bool| {
+        let _no_grad = tch::no_grad_guard();
+        let t = Instant::now();
+        for (x, _) in &inputs {
+            for _ in 0..2 {
+                let _y = if ours {
+                    torchrt::pool::max_pool2d_same(x, 5).expect("pool")
+                } else {
+                    x.max_pool2d([5, 5], [1, 1], [2, 2], [1, 1], false)
+                };
+            }
+        }
+        t.elapsed().as_secs_f64() * 1e3
+    };
     step(false);
     step(true);
-    let mut times: [Vec<f64>; 4] = Default::default();
+    // libtorch forward, backward, no-grad; ncsn the same.
+    let mut times: [Vec<f64>; 6] = Default::default();
     for _ in 0..rounds {
         for ours in [false, true] {
             let (f, b) = step(ours);
-            times[2 * ours as usize].push(f);
-            times[2 * ours as usize + 1].push(b);
+            let at = 3 * ours as usize;
+            times[at].push(f);
+            times[at + 1].push(b);
+            times[at + 2].push(infer(ours));
         }
     }
-    let [tf, tb, of, ob] = times.map(|mut v| {
+    let [tf, tb, ti, of, ob, oi] = times.map(|mut v| {
         v.sort_by(f64::total_cmp);
         (v[0], v[v.len() / 2])
     });
@@ -71,13 +90,16 @@ fn main() {
         |(best, median): (f64, f64)| format!("{{\"best\":{best:.2},\"median\":{median:.2}}}");
     println!(
         "{{\"threads\":{threads},\"rounds\":{rounds},\"libtorch_forward_ms\":{},\"libtorch_backward_ms\":{},\
-         \"ncsn_forward_ms\":{},\"ncsn_backward_ms\":{},\"forward_speedup_median\":{:.2},\
-         \"step_speedup_median\":{:.2}}}",
+         \"libtorch_no_grad_ms\":{},\"ncsn_forward_ms\":{},\"ncsn_backward_ms\":{},\"ncsn_no_grad_ms\":{},\
+         \"forward_speedup_median\":{:.2},\"step_speedup_median\":{:.2},\"no_grad_speedup_median\":{:.2}}}",
         json(tf),
         json(tb),
+        json(ti),
         json(of),
         json(ob),
+        json(oi),
         tf.1 / of.1,
-        (tf.1 + tb.1) / (of.1 + ob.1)
+        (tf.1 + tb.1) / (of.1 + ob.1),
+        ti.1 / oi.1
     );
 }
