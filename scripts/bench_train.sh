@@ -8,9 +8,9 @@
 #      settings (TF32, bf16, channels-last) the authors' code lacks.
 # Each line is one JSON object; results go to BENCHMARKS.md "## Training" by hand.
 #
-# The CIFAR-10 comparison with the authors' code runs ROUNDS times (default 5), alternating
-# ncsn, the authors' code with denormals flushed (`torch.set_flush_denormal(True)`, as ncsn
-# train runs: like for like) and as users run it, so that the VM's drift falls on all three;
+# The comparison with the authors' code runs ROUNDS times (default 5), alternating ncsn, the
+# authors' code with denormals flushed (`torch.set_flush_denormal(True)`, as ncsn train runs:
+# like for like) and, for CIFAR-10, as users run it, so that the VM's drift falls on all;
 # scripts/bench/train_rounds.py then prints the medians, best-of-N and per-round ratios. Last,
 # torchrt's CRP max-pool kernel against libtorch's (torchrt/examples/bench_pool.rs).
 #
@@ -42,14 +42,14 @@ OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 for round in $(seq 1 "$ROUNDS"); do
   echo "# round $round, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$BIN" configs/cifar10.yml 8 "$STEPS" "$WARMUP" 2 cpu
+  "$BIN" configs/cifar10.yml 8 "$STEPS" "$WARMUP" 2 cpu --sync-every 1
   authors cifar10 8 --flush-denormal
   authors cifar10 8
+  "$BIN" configs/celeba.yml 4 "$STEPS" "$WARMUP" 2 cpu --sync-every 1
+  authors celeba 4 --flush-denormal
 done | tee "$OUT"
 "$PY" scripts/bench/train_rounds.py "$OUT"
 reference cifar10 8 32 232 50 1e-8
-"$BIN" configs/celeba.yml 4 "$STEPS" "$WARMUP" 2 cpu
-authors celeba 4 --flush-denormal
 reference celeba 4 64 500 90 1e-8
 cargo build --release -p torchrt --example bench_pool
 "${CARGO_TARGET_DIR:-target}"/release/examples/bench_pool 1 9

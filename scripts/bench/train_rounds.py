@@ -1,5 +1,5 @@
-"""Summarises the alternating CIFAR-10 rounds of scripts/bench_train.sh: for ncsn, the authors'
-code with denormals flushed and the authors' code as users run it, the median and best seconds
+"""Summarises the alternating rounds of scripts/bench_train.sh, per config: for ncsn, the
+authors' code with denormals flushed and the authors' code as users run it, the median and best seconds
 per step over the rounds, and ncsn's ratio to each (their time / ours: above 1 is ncsn faster)
 taken three ways: median against median, best against best (the machine's noise only slows a
 run down), and the median of the per-round ratios (each round's runs are minutes apart).
@@ -11,8 +11,10 @@ import sys
 
 
 def step_s(r):
-    # The authors' script reports its median step; bench_train its mean over the timed window.
-    return r["median_step_s"] if "median_step_s" in r else 1.0 / r["steps_per_s"]
+    # Both report their median step (bench_train over its sync intervals: every step at
+    # --sync-every 1, which bench_train.sh passes on the CPU); a bench_train line from before it
+    # did has only the mean.
+    return r.get("median_step_s", 1.0 / r["steps_per_s"])
 
 
 def kind(r):
@@ -27,18 +29,24 @@ for line in open(sys.argv[1]):
         rounds.append({})
     elif line.startswith("{") and rounds:
         r = json.loads(line)
-        rounds[-1][kind(r)] = step_s(r)
-times = {k: [r[k] for r in rounds if k in r] for k in
-         ("ncsn", "authors, denormals flushed", "authors as users run it")}
-print(f"| {len(rounds)} rounds, s/step | median | best | ncsn ratio, median | best | per-round median |")
-print("|---|---:|---:|---:|---:|---:|")
-for k, v in times.items():
-    if not v:
-        continue
-    med, best = statistics.median(v), min(v)
-    if k == "ncsn":
-        print(f"| {k} | {med:.3f} | {best:.3f} | | | |")
-        continue
-    paired = [r[k] / r["ncsn"] for r in rounds if k in r and "ncsn" in r]
-    print(f"| {k} | {med:.3f} | {best:.3f} | {med / statistics.median(times['ncsn']):.2f}x "
-          f"| {best / min(times['ncsn']):.2f}x | {statistics.median(paired):.2f}x |")
+        if "config" not in r:  # not a training line (the reference's, bench_pool's)
+            continue
+        rounds[-1][(r["config"], kind(r))] = step_s(r)
+KINDS = ("ncsn", "authors, denormals flushed", "authors as users run it")
+for config in dict.fromkeys(c for r in rounds for c, _ in r):
+    times = {k: [r[(config, k)] for r in rounds if (config, k) in r] for k in KINDS}
+    ours = times["ncsn"]
+    print(f"\n{config}, batch as run, {len(ours)} rounds, seconds per step (median step of a run):\n")
+    print("| implementation | median | best | ncsn ratio: medians | bests | per-round median |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for k, v in times.items():
+        if not v:
+            continue
+        med, best = statistics.median(v), min(v)
+        if k == "ncsn":
+            print(f"| {k} | {med:.3f} | {best:.3f} | | | |")
+            continue
+        paired = [r[(config, k)] / r[(config, "ncsn")] for r in rounds
+                  if (config, k) in r and (config, "ncsn") in r]
+        print(f"| {k} | {med:.3f} | {best:.3f} | {med / statistics.median(ours):.2f}x "
+              f"| {best / min(ours):.2f}x | {statistics.median(paired):.2f}x |")

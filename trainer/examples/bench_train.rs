@@ -99,6 +99,20 @@ fn main() {
         t(warmup + 1).expect("first step after warm-up"),
         t(warmup + steps + 1).expect("step after the last timed one"),
     );
+    // The median step over the timed window's sync intervals (each `sync` steps long), the
+    // statistic authors_train.py reports, which one slow interval does not move.
+    let mut per_step: Vec<f64> = (0..steps / sync)
+        .map(|i| {
+            let from = warmup + 1 + i * sync;
+            let (a, b) = (
+                t(from).expect("timed step"),
+                t(from + sync).expect("timed step"),
+            );
+            (b - a) / sync as f64
+        })
+        .collect();
+    per_step.sort_by(f64::total_cmp);
+    let median_step_s = per_step[per_step.len() / 2];
     println!(
         "{}",
         serde_json::json!({
@@ -106,7 +120,8 @@ fn main() {
             "threads": threads, "device": format!("{device:?}"), "steps": steps,
             "precision": speed.precision.to_string(), "channels_last": speed.channels_last,
             "tf32": speed.tf32, "sync_every": sync,
-            "steps_per_s": steps as f64 / (t1 - t0), "data_wait_fraction": s.data_wait_fraction,
+            "steps_per_s": steps as f64 / (t1 - t0), "median_step_s": median_step_s,
+            "data_wait_fraction": s.data_wait_fraction,
         })
     );
 }
