@@ -354,7 +354,7 @@ impl CrpBlock {
             }
             path = if self.maxpool {
                 // libtorch's max_pool2d(5, stride 1, padding 2), bit for bit, with a kernel
-                // that is 5-8x faster on the CPU (torchrt::pool); like tch's own ops, a libtorch
+                // that is ~6x faster on the CPU (torchrt::pool); like tch's own ops, a libtorch
                 // error here (an input no max-pool takes) is a panic with its message.
                 torchrt::pool::max_pool2d_same(&path, 5).unwrap_or_else(|e| panic!("{e}"))
             } else {
