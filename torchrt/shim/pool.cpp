@@ -129,10 +129,12 @@ void pool_plane(const float *in, float *out, int64_t *idx, int64_t H, int64_t W,
   }
 }
 
-// The fast path's conditions; anything else is libtorch's.
+// The fast path's conditions; anything else is libtorch's, an empty tensor included (libtorch
+// returns an empty batch and refuses an empty plane, and so must this).
 bool fast(const at::Tensor &x, int64_t k) {
   return x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4 &&
-         x.is_contiguous() && k % 2 == 1 && k >= 1 && x.size(2) * x.size(3) < (int64_t{1} << 31);
+         x.is_contiguous() && x.numel() > 0 && k >= 1 && k % 2 == 1 &&
+         x.size(2) * x.size(3) < (int64_t{1} << 31);
 }
 
 template <bool Indices>

@@ -125,6 +125,16 @@ fn other_inputs_are_libtorchs_own_max_pool() {
         assert_eq!(got.kind(), want.kind(), "{what}");
         assert_eq!(bits(&got), bits(&want), "{what}");
     }
+    // An empty batch is libtorch's empty result; an empty plane libtorch's refusal.
+    let empty = Tensor::zeros([0, 3, 9, 9], (Kind::Float, Device::Cpu));
+    assert!(max_pool2d_same_with_indices(&empty, 5).is_err());
+    assert_eq!(max_pool2d_same(&empty, 5).unwrap().size(), vec![0, 3, 9, 9]);
+    let flat = Tensor::zeros([2, 3, 0, 9], (Kind::Float, Device::Cpu));
+    let e = max_pool2d_same(&flat, 5).unwrap_err();
+    assert!(
+        e.0.contains("0 dim batch size"),
+        "libtorch's own error: {e}"
+    );
     // A 1-d tensor is refused by libtorch, as an error (no abort).
     let e = max_pool2d_same(&x.get(0).get(0).get(0), 5).unwrap_err();
     assert!(e.0.contains("3D or 4D"), "libtorch's own error: {e}");
