@@ -23,7 +23,7 @@ def kind(r):
     return "authors, denormals flushed" if r.get("flush_denormal") else "authors as users run it"
 
 
-rounds = []
+rounds, batch = [], {}
 for line in open(sys.argv[1]):
     if line.startswith("# round"):
         rounds.append({})
@@ -32,11 +32,13 @@ for line in open(sys.argv[1]):
         if "config" not in r:  # not a training line (the reference's, bench_pool's)
             continue
         rounds[-1][(r["config"], kind(r))] = step_s(r)
+        batch[r["config"]] = r["batch"]
 KINDS = ("ncsn", "authors, denormals flushed", "authors as users run it")
 for config in dict.fromkeys(c for r in rounds for c, _ in r):
     times = {k: [r[(config, k)] for r in rounds if (config, k) in r] for k in KINDS}
     ours = times["ncsn"]
-    print(f"\n{config}, batch as run, {len(ours)} rounds, seconds per step (median step of a run):\n")
+    print(f"\n{config}, batch {batch[config]}, {len(ours)} rounds, seconds per step "
+          "(median step of a run):\n")
     print("| implementation | median | best | ncsn ratio: medians | bests | per-round median |")
     print("|---|---:|---:|---:|---:|---:|")
     for k, v in times.items():

@@ -7,22 +7,14 @@
 //!
 //! cargo run --release --example count_forward -- CONFIG.yml BATCH PASSES THREADS
 
-use schemas::config::Config;
 use trainer::loss::dsm_loss;
 
 mod support;
 use support::thread_cpu_ms;
 
 fn main() {
-    let a: Vec<String> = std::env::args().collect();
-    if a.len() < 5 {
-        eprintln!("usage: count_forward CONFIG.yml BATCH PASSES THREADS");
-        std::process::exit(2);
-    }
-    let cfg = Config::read(std::path::Path::new(&a[1])).expect("config");
-    let batch: i64 = a[2].parse().expect("batch");
-    let passes: usize = a[3].parse().expect("passes");
-    support::like_ncsn_train(a[4].parse().expect("threads"));
+    let (cfg, batch, counts) = support::set_up("count_forward", &["PASSES"]);
+    let passes = counts[0];
     let (_vs, model, sigmas) = support::network(&cfg);
     // One batch, fresh σ indices and noise each pass: the ops of the authors' forward pass,
     // whose loss draws those two itself (scripts/bench/authors_forward.py).

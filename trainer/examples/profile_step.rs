@@ -9,7 +9,6 @@
 
 use std::time::Instant;
 
-use schemas::config::Config;
 use tch::{nn::VarStore, Device};
 use trainer::ema::Ema;
 use trainer::loss::dsm_loss;
@@ -19,16 +18,8 @@ mod support;
 use support::thread_cpu_ms;
 
 fn main() {
-    let a: Vec<String> = std::env::args().collect();
-    if a.len() < 6 {
-        eprintln!("usage: profile_step CONFIG.yml BATCH STEPS WARMUP THREADS");
-        std::process::exit(2);
-    }
-    let cfg = Config::read(std::path::Path::new(&a[1])).expect("config");
-    let batch: i64 = a[2].parse().expect("batch");
-    let steps: usize = a[3].parse().expect("steps");
-    let warmup: usize = a[4].parse().expect("warmup");
-    support::like_ncsn_train(a[5].parse().expect("threads"));
+    let (cfg, batch, counts) = support::set_up("profile_step", &["STEPS", "WARMUP"]);
+    let (steps, warmup) = (counts[0], counts[1]);
     let (vs, model, sigmas) = support::network(&cfg);
     let ema_vs = VarStore::new(Device::Cpu);
     let _ema_model = trainer::models::build(&ema_vs.root(), &cfg).expect("ema model");

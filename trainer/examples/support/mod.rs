@@ -7,6 +7,29 @@ use schemas::config::Config;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use trainer::models::ScoreModel;
 
+/// The two examples' command line, `CONFIG.yml BATCH <counts…> THREADS`: the config, the batch
+/// and the counts (named in `counts`, in order), with the process set up [`like_ncsn_train`]
+/// at THREADS. A wrong number of arguments prints the usage and exits with 2.
+pub fn set_up(example: &str, counts: &[&str]) -> (Config, i64, Vec<usize>) {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() != counts.len() + 4 {
+        eprintln!(
+            "usage: {example} CONFIG.yml BATCH {} THREADS",
+            counts.join(" ")
+        );
+        std::process::exit(2);
+    }
+    let cfg = Config::read(std::path::Path::new(&a[1])).expect("CONFIG.yml");
+    let batch = a[2].parse().expect("BATCH");
+    let values = counts
+        .iter()
+        .zip(&a[3..])
+        .map(|(name, v)| v.parse().unwrap_or_else(|_| panic!("{name}: {v:?}")))
+        .collect();
+    like_ncsn_train(a[a.len() - 1].parse().expect("THREADS"));
+    (cfg, batch, values)
+}
+
 /// As `ncsn train` runs: denormals flushed (before libtorch's thread pool starts), freed
 /// activations kept in the heap; then `threads` intra-op threads and seed 0.
 pub fn like_ncsn_train(threads: i32) {
